@@ -1,0 +1,189 @@
+"""The workspace: one folder holding a prepared dataset, its splits, runs, fakes and results.
+
+Every command finds its inputs through ``WORKSPACE/augment.json``; the split manifest
+(``splits.csv``) lists every image with its class, split and the SHA-256 of its source and image.
+The test split is sacred: :meth:`Workspace.guard_training_inputs` refuses any training input that
+is, or equals, a test file.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from augment.errors import UserError
+from augment.io_utils import read_json, sha256_bytes, sha256_file
+
+CONFIG_NAME = "augment.json"
+MANIFEST_NAME = "splits.csv"
+FORMAT_VERSION = 1
+SPLITS = ("train", "val", "test")
+MANIFEST_FIELDS = ("image", "class", "split", "source", "source_sha256", "image_sha256")
+ENV_VAR = "AUGMENT_WORKSPACE"
+CONDITIONAL_RUNS = "_conditional"
+
+
+@dataclass(frozen=True)
+class SplitRow:
+    image: str          # path relative to the workspace root (data/<split>/<class>/<stem>.png)
+    cls: str
+    split: str
+    source: str         # source file relative to the dataset root, as given to prepare
+    source_sha256: str
+    image_sha256: str
+
+
+def manifest_text(rows: Sequence[SplitRow]) -> str:
+    """Canonical CSV text of the manifest (sorted, LF line ends) so re-preparing is byte-identical."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(MANIFEST_FIELDS)
+    for r in sorted(rows, key=lambda r: (SPLITS.index(r.split), r.cls, r.image)):
+        w.writerow([r.image, r.cls, r.split, r.source, r.source_sha256, r.image_sha256])
+    return buf.getvalue()
+
+
+def parse_manifest(text: str) -> list[SplitRow]:
+    reader = csv.DictReader(io.StringIO(text))
+    missing = set(MANIFEST_FIELDS) - set(reader.fieldnames or ())
+    if missing:
+        raise UserError(f"split manifest is missing columns {sorted(missing)}; re-run `augment prepare`")
+    return [SplitRow(r["image"], r["class"], r["split"], r["source"], r["source_sha256"], r["image_sha256"])
+            for r in reader]
+
+
+def resolve_root(path: str | os.PathLike | None) -> Path:
+    """--workspace, else $AUGMENT_WORKSPACE, else the current directory."""
+    if path is None or str(path) == "":
+        path = os.environ.get(ENV_VAR) or "."
+    return Path(path).expanduser().resolve()
+
+
+class Workspace:
+    """A prepared workspace on disk."""
+
+    def __init__(self, root: Path, config: dict[str, Any]):
+        self.root = root
+        self.config = config
+        self._rows: list[SplitRow] | None = None
+
+    # ----------------------------------------------------------------- loading
+    @classmethod
+    def load(cls, path: str | os.PathLike | None = None) -> "Workspace":
+        root = resolve_root(path)
+        cfg_path = root / CONFIG_NAME
+        if not root.is_dir():
+            raise UserError(f"workspace {root} does not exist; run `augment prepare --workspace {root} ...` first")
+        if not cfg_path.is_file():
+            raise UserError(f"no {CONFIG_NAME} in {root}; run `augment prepare` there first, "
+                            f"or pass --workspace DIR / set {ENV_VAR}")
+        try:
+            config = read_json(cfg_path)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{cfg_path} is unreadable or not valid JSON ({exc}); re-run `augment prepare --force`") from exc
+        if not isinstance(config, dict) or config.get("format_version") != FORMAT_VERSION:
+            raise UserError(f"{cfg_path} has an unsupported format; re-run `augment prepare --force`")
+        return cls(root, config)
+
+    # -------------------------------------------------------------- properties
+    @property
+    def classes(self) -> list[str]:
+        return list(self.config["classes"])
+
+    @property
+    def resolution(self) -> int:
+        return int(self.config["image"]["resolution"])
+
+    @property
+    def dataset_name(self) -> str:
+        return str(self.config["dataset"]["name"])
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.root / self.config["splits"]["manifest"]
+
+    def runs_dir(self, cls: str | None) -> Path:
+        """``runs/<class>/`` or ``runs/_conditional/`` for a class-conditional model."""
+        return self.root / "runs" / (cls if cls is not None else CONDITIONAL_RUNS)
+
+    @property
+    def synthetic_dir(self) -> Path:
+        return self.root / "synthetic"
+
+    @property
+    def results_dir(self) -> Path:
+        return self.root / "results"
+
+    def check_class(self, cls: str) -> str:
+        if cls not in self.classes:
+            raise UserError(f"unknown class {cls!r}; this workspace has classes {', '.join(self.classes)}")
+        return cls
+
+    # ---------------------------------------------------------------- manifest
+    def rows(self) -> list[SplitRow]:
+        """The split manifest, verified against the hash recorded in augment.json."""
+        if self._rows is None:
+            try:
+                data = self.manifest_path.read_bytes()
+            except OSError as exc:
+                raise UserError(f"split manifest {self.manifest_path} is missing; re-run `augment prepare --force`") from exc
+            expected = self.config["splits"].get("sha256")
+            if expected and sha256_bytes(data) != expected:
+                raise UserError(f"split manifest {self.manifest_path} was modified (hash mismatch with {CONFIG_NAME}); "
+                                "splits are fixed: restore it or re-run `augment prepare --force`")
+            self._rows = parse_manifest(data.decode("utf-8"))
+        return self._rows
+
+    def images(self, splits: str | Sequence[str], cls: str | None = None) -> list[Path]:
+        """Absolute image paths of the given split(s), optionally one class, in manifest order."""
+        wanted = {splits} if isinstance(splits, str) else set(splits)
+        bad = wanted - set(SPLITS)
+        if bad:
+            raise ValueError(f"unknown split(s) {sorted(bad)}")
+        return [self.root / r.image for r in self.rows() if r.split in wanted and (cls is None or r.cls == cls)]
+
+    def labelled_images(self, splits: str | Sequence[str]) -> list[tuple[Path, int]]:
+        """(path, class index) pairs for the given split(s)."""
+        index = {c: i for i, c in enumerate(self.classes)}
+        wanted = {splits} if isinstance(splits, str) else set(splits)
+        return [(self.root / r.image, index[r.cls]) for r in self.rows() if r.split in wanted]
+
+    def test_hashes(self) -> set[str]:
+        """Image and source hashes of every test file."""
+        out: set[str] = set()
+        for r in self.rows():
+            if r.split == "test":
+                out.add(r.image_sha256)
+                out.add(r.source_sha256)
+        return out
+
+    # ------------------------------------------------------------------ guards
+    def guard_training_inputs(self, paths: Iterable[str | os.PathLike], *, what: str = "training input") -> int:
+        """Refuse (UserError) if any path is a test file or has the same bytes as one. Returns the count checked."""
+        test_dir = (self.root / "data" / "test").resolve()
+        test_hashes = self.test_hashes()
+        test_sources = {r.source_sha256 for r in self.rows() if r.split == "test"}
+        train_rows = {str((self.root / r.image).resolve()): r for r in self.rows() if r.split != "test"}
+        n = 0
+        for p in paths:
+            rp = Path(p).resolve()
+            if test_dir in rp.parents:
+                raise UserError(f"{what} {p} is in the test split; the test split is never used for training")
+            row = train_rows.get(str(rp))
+            if row is not None and row.source_sha256 in test_sources:
+                raise UserError(f"{what} {p} comes from the same audio as a test file (sha256 {row.source_sha256[:12]}); "
+                                "re-prepare the workspace so duplicates land in one split")
+            digest = row.image_sha256 if row is not None else sha256_file(rp)
+            if digest in test_hashes:
+                raise UserError(f"{what} {p} is identical to a test file (sha256 {digest[:12]}); "
+                                "remove it — the test split is never used for training")
+            n += 1
+        return n
+
+
+def load_workspace(path: str | os.PathLike | None = None) -> Workspace:
+    """Shorthand for :meth:`Workspace.load`."""
+    return Workspace.load(path)
