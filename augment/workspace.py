@@ -184,6 +184,46 @@ class Workspace:
         return n
 
 
+def write_workspace(root: str | os.PathLike, *, dataset: str, options: dict[str, Any], kind: str,
+                    classes: Sequence[str], image: dict[str, Any], mel: dict[str, Any] | None,
+                    rows: Sequence[SplitRow], extra: dict[str, Any] | None = None) -> Workspace:
+    """Write ``splits.csv`` and ``augment.json`` into ``root`` (images must already be in place).
+
+    The one place that knows the on-disk format; `augment prepare` builds into a temp dir, calls this,
+    then renames the directory into place.
+    """
+    from augment.io_utils import atomic_write_json, atomic_write_text
+    from augment.provenance import code_version, now_iso
+
+    root = Path(root)
+    text = manifest_text(rows)
+    atomic_write_text(root / MANIFEST_NAME, text)
+    counts: dict[str, dict[str, int]] = {s: {c: 0 for c in classes} for s in SPLITS}
+    for r in rows:
+        counts[r.split][r.cls] += 1
+    test_lines = sorted(f"{r.image},{r.source_sha256},{r.image_sha256}" for r in rows if r.split == "test")
+    config: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "dataset": {"name": dataset, "options": dict(options)},
+        "kind": kind,
+        "classes": list(classes),
+        "image": dict(image),
+        "mel": dict(mel) if mel is not None else None,
+        "splits": {
+            "manifest": MANIFEST_NAME,
+            "sha256": sha256_bytes(text.encode("utf-8")),
+            "test_sha256": sha256_bytes("\n".join(test_lines).encode("utf-8")),
+            "counts": counts,
+        },
+        "code_version": code_version(),
+        "created": now_iso(),
+    }
+    if extra:
+        config.update(extra)
+    atomic_write_json(root / CONFIG_NAME, config)
+    return Workspace(root.resolve(), config)
+
+
 def load_workspace(path: str | os.PathLike | None = None) -> Workspace:
     """Shorthand for :meth:`Workspace.load`."""
     return Workspace.load(path)
