@@ -16,6 +16,13 @@ from augment.errors import UserError
 _CHUNK = 1 << 20
 
 
+# mkstemp/mkdtemp create 0600/0700 entries; final outputs get the usual umask-based modes instead
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
+_DIR_MODE = 0o777 & ~_UMASK
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex SHA-256 of a file's bytes."""
     h = hashlib.sha256()
@@ -57,6 +64,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.fchmod(fd, _FILE_MODE)
     except OSError as exc:
         raise _explain_os_error(exc, target) from exc
     try:
@@ -119,6 +127,7 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+        os.chmod(tmp, _DIR_MODE)
     except OSError as exc:
         raise _explain_os_error(exc, final) from exc
     try:

@@ -1,0 +1,134 @@
+"""`augment prepare`: turn labelled audio (or images) into a split, hashed workspace of mel-spectrogram images."""
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from augment.audio.mel import DEFAULT_PRESET, PRESETS, MelConfig
+from augment.cli_common import workspace_option
+from augment.errors import UserError
+
+DATASETS = ("soundtracks360", "panda4q", "folder", "csv", "images")
+TARGETS = ("emotions", "valence", "energy", "tension")
+# dataset-specific options: giving one to another --dataset is a mistake worth stopping for
+DATASET_OPTIONS = {
+    "soundtracks360": {"audio_dir", "ratings", "target", "thresholds"},
+    "panda4q": {"audio_dir", "annotations", "protocol"},
+    "folder": {"audio_dir"},
+    "csv": {"manifest"},
+    "images": {"image_dir"},
+}
+MEL_OPTIONS = ("sr", "duration", "offset", "n_mels", "fmax", "n_fft", "hop", "top_db")
+_D = MelConfig()
+
+
+def _parse_thresholds(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--thresholds must be LOW,HIGH (e.g. 3,5), got {text!r}") from None
+    return low, high
+
+
+def check_resolution(resolution: int) -> None:
+    if resolution < 4 or resolution & (resolution - 1):
+        raise UserError(f"--resolution must be a power of two (e.g. 32, 64, 128, 256), got {resolution}; "
+                        "StyleGAN2-ADA needs square power-of-two images")
+
+
+@click.command(context_settings={"show_default": True})
+@click.option("--dataset", type=click.Choice(DATASETS), required=True,
+              help="Kind of input: soundtracks360 (360-set + ratings), panda4q (4Q MER set), folder (audio in "
+                   "<class>/ subfolders), csv (path,label[,split] list), images (images in <class>/ subfolders).")
+@click.option("--audio-dir", type=click.Path(file_okay=False), default=None,
+              help="Audio folder: NNN.mp3 (soundtracks360), Q1..Q4/<Song>.mp3 (panda4q), <class>/... (folder).")
+@click.option("--ratings", type=click.Path(dir_okay=False), default=None,
+              help="soundtracks360: mean_ratings_set1.csv (UTF-8, BOM allowed).")
+@click.option("--target", type=click.Choice(TARGETS), default=None,
+              help="soundtracks360 labels: argmax of the 5 emotion ratings, or 3 classes of one dimension.  "
+                   "[default: emotions]")
+@click.option("--thresholds", default=None,
+              help="soundtracks360 valence/energy/tension: LOW,HIGH — low if mean < LOW, high if mean >= HIGH.  "
+                   "[default: 3,5]")
+@click.option("--annotations", type=click.Path(dir_okay=False), default=None,
+              help="panda4q: panda_dataset_taffc_annotations.csv (columns Song, Quadrant).")
+@click.option("--protocol", type=click.Choice(["small", "full"]), default=None,
+              help="panda4q: 4Q-small (train pools Q1 25, Q2 11, Q3 35, Q4 36) or 4Q-full (all non-test clips).  "
+                   "[default: small]")
+@click.option("--manifest", type=click.Path(dir_okay=False), default=None,
+              help="csv: CSV with columns path,label and optional split (train|val|test); paths relative to it.")
+@click.option("--image-dir", type=click.Path(file_okay=False), default=None,
+              help="images: folder with one subfolder of images per class.")
+@click.option("--name", default=None, help="Dataset name recorded in the workspace.  [default: the --dataset kind]")
+@click.option("--test-size", default=None,
+              help="Test clips per class: a count (40) or a fraction (0.2).  [default: 40 for 360-set emotions "
+                   "and panda4q, 50 for 360-set dimensions, 0.2 otherwise]")
+@click.option("--val-size", type=float, default=0.2, help="Fraction of each class's training pool held out for "
+                                                          "validation (train_test_split, random_state 42).")
+@click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET,
+              help="Mel settings: clean (fmax = sr/2) or thesis (fmax 8000 as in the thesis: 27 empty mel bands).")
+@click.option("--sr", type=int, default=None, help=f"Sample rate in Hz (mono).  [preset: {_D.sr}]")
+@click.option("--duration", type=float, default=None,
+              help=f"Seconds per clip; shorter clips are zero-padded.  [preset: {_D.duration:g}]")
+@click.option("--offset", type=float, default=None, help=f"Seconds skipped at the start.  [preset: {_D.offset:g}]")
+@click.option("--n-mels", type=int, default=None, help=f"Mel bands (image height before resizing).  "
+                                                       f"[preset: {_D.n_mels}]")
+@click.option("--fmax", type=float, default=None, help="Highest mel frequency in Hz.  [clean: sr/2; thesis: 8000]")
+@click.option("--n-fft", type=int, default=None, help=f"STFT window size.  [preset: {_D.n_fft}]")
+@click.option("--hop", type=int, default=None, help=f"STFT hop length.  [preset: {_D.hop}]")
+@click.option("--top-db", type=float, default=None,
+              help=f"dB range kept below the clip's peak; mapped to pixels 0..255.  [preset: {_D.top_db:g}]")
+@click.option("--resolution", type=int, default=256, help="Square image size in pixels (a power of two).")
+@click.option("--jobs", "-j", type=int, default=None, help="Worker processes.  [default: all cores]")
+@click.option("--force", is_flag=True, help="Replace a different dataset already in the workspace (its runs, "
+                                            "synthetic and results folders are moved to archive/).")
+@workspace_option
+def prepare(**kw: Any) -> None:
+    """Prepare a dataset: decode, mel spectrogram, RGB PNG, fixed seeded splits, hashed manifest.
+
+    Writes WORKSPACE/augment.json, splits.csv and data/{train,val,test}/<class>/*.png. Splits follow
+    protocols.md: per class, test drawn with seed 0, then train/val 80/20 (random_state 42).
+
+    \b
+    Warnings (the file is named, skipped and counted in the summary):
+      zero-byte, corrupt or non-audio files; audio listed but missing;
+      duplicate files (same bytes as another source) or identical images
+      (e.g. two silent clips).
+    Handled silently and recorded: stereo (averaged to mono), any sample rate
+      (resampled), clips shorter than --duration (zero-padded, counted).
+    Errors (exit 2, nothing written): an empty class folder, a class with too few
+      clips for --test-size, a ratings/annotations/manifest file missing
+      columns, a non-writable workspace, a workspace holding a different
+      dataset (unless --force).
+    """
+    from augment.audio.mel import resolve_mel
+    from augment.datasets import build_dataset
+    from augment.prepare import class_table, prepare_dataset
+    from augment.prepare_worker import default_jobs
+
+    kind = kw["dataset"]
+    given = {k for k in set().union(*DATASET_OPTIONS.values()) if kw.get(k) is not None}
+    wrong = sorted(given - DATASET_OPTIONS[kind])
+    if wrong:
+        raise UserError(f"{', '.join('--' + w.replace('_', '-') for w in wrong)} do(es) not apply to "
+                        f"--dataset {kind}; see `augment prepare --help`")
+    check_resolution(kw["resolution"])
+    mel_overrides = {k: kw[k] for k in MEL_OPTIONS if kw[k] is not None}
+    if kind == "images":
+        if mel_overrides or kw["preset"] != DEFAULT_PRESET:
+            raise UserError("mel options (--preset, --sr, --duration, ...) apply to audio datasets only")
+        mel = None
+    else:
+        mel = resolve_mel(kw["preset"], **mel_overrides)
+    jobs = kw["jobs"] if kw["jobs"] is not None else default_jobs()
+    if jobs < 1:
+        raise UserError(f"--jobs must be >= 1, got {jobs}")
+    opts = dict(kw, thresholds=_parse_thresholds(kw["thresholds"]) if kw["thresholds"] else None)
+    spec = build_dataset(kind, opts)
+    report = prepare_dataset(spec, workspace=kw["workspace"], mel=mel, resolution=kw["resolution"], jobs=jobs,
+                             force=kw["force"])
+    if report.archived is not None:
+        click.echo(f"moved the previous dataset's runs/synthetic/results to {report.archived}")
+    click.echo(class_table(report.workspace))
+    click.echo(report.summary_line())

@@ -1,0 +1,121 @@
+"""What every dataset kind produces for `augment prepare`: labelled sources, classes and a split plan."""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from augment.datasets.splits import SplitPlan
+from augment.errors import UserError
+
+
+@dataclass(frozen=True)
+class Source:
+    """One labelled input file."""
+
+    path: Path                  # absolute path on disk
+    name: str                   # path relative to the dataset root, as recorded in the manifest's `source` column
+    cls: str
+    split: str | None = None    # fixed split given by the user (csv `split` column), else chosen by the plan
+
+
+@dataclass
+class DatasetSpec:
+    """A dataset resolved from the command line, before any file is read."""
+
+    name: str
+    kind: str                                   # "audio" or "images"
+    classes: list[str]
+    sources: list[Source]
+    plan: SplitPlan
+    options: dict[str, Any]                     # recorded in augment.json dataset.options
+    path_options: tuple[str, ...] = ()          # options that are paths: ignored when asking "same dataset?"
+    notes: list[tuple[str, str]] = field(default_factory=list)  # (file, reason) found while listing; warnings
+
+    def __post_init__(self) -> None:
+        for c in self.classes:
+            if not c or c != c.strip() or any(ch in c for ch in '/\\:') or c.startswith((".", "_")):
+                raise UserError(f"class name {c!r} cannot be a folder name here (no '/', '\\' or ':', no leading "
+                                "'.' or '_', no surrounding spaces); rename it")
+
+    def identity_options(self) -> dict[str, Any]:
+        return {k: v for k, v in self.options.items() if k not in self.path_options}
+
+
+def require_dir(path: str | os.PathLike | None, option: str) -> Path:
+    if path is None:
+        raise UserError(f"{option} is required for this --dataset")
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        raise UserError(f"{option} {p} is not a directory")
+    return p.resolve()
+
+
+def require_file(path: str | os.PathLike | None, option: str) -> Path:
+    if path is None:
+        raise UserError(f"{option} is required for this --dataset")
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise UserError(f"{option} {p} is not a file")
+    return p.resolve()
+
+
+def is_hidden(path: Path) -> bool:
+    return path.name.startswith(".")
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every non-hidden file below ``folder`` (recursively), sorted."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        out.extend(Path(dirpath) / f for f in filenames if not f.startswith("."))
+    return sorted(out)
+
+
+def relative_name(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def class_folder_sources(root: Path, option: str) -> tuple[list[str], list[Source], list[tuple[str, str]]]:
+    """Sources from ``root/<class>/**``: one subfolder per class (sorted names are the classes).
+
+    Fatal: no class folders, or an empty class folder. Files directly in ``root`` are reported and ignored.
+    """
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not is_hidden(p))
+    notes = [(relative_name(p, root), "not inside a class folder; ignored")
+             for p in sorted(root.iterdir()) if p.is_file() and not is_hidden(p)]
+    if not folders:
+        raise UserError(f"{option} {root} has no class subfolders; put each class's files in {root}/<class>/")
+    sources: list[Source] = []
+    for folder in folders:
+        files = files_under(folder)
+        if not files:
+            raise UserError(f"class folder {folder} is empty; add files to it or remove the folder")
+        sources.extend(Source(f, relative_name(f, root), folder.name) for f in files)
+    return [f.name for f in folders], sources, notes
+
+
+def read_csv_rows(path: Path, required: Sequence[str], what: str) -> tuple[list[str], list[dict[str, str]]]:
+    """Rows of a CSV (UTF-8, BOM allowed, any line ends); UserError naming missing columns."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            columns = [c.strip() for c in (reader.fieldnames or [])]
+            rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{what} {path} is not UTF-8 text ({exc.reason}); save it as UTF-8 CSV") from exc
+    except (OSError, csv.Error) as exc:
+        raise UserError(f"cannot read {what} {path}: {exc}") from exc
+    missing = [c for c in required if c not in columns]
+    if missing:
+        raise UserError(f"{what} {path} is missing column(s) {', '.join(missing)} "
+                        f"(found: {', '.join(columns) or 'none'})")
+    if not rows:
+        raise UserError(f"{what} {path} has no data rows")
+    return columns, rows

@@ -1,0 +1,59 @@
+"""Labelled images in class folders (``--image-dir DIR/<class>/*.png|jpg|...``): no audio step.
+
+Images are converted to grayscale, resized (bicubic, stretched to a square) and saved as RGB with three equal
+channels, like the mel images, so the same networks and workspace apply.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from augment.datasets.base import DatasetSpec, class_folder_sources, require_dir
+from augment.datasets.splits import plan_from_options
+
+DEFAULT_TEST = 0.2
+IMAGE_MAPPING = {"kind": "grayscale", "channels": "rgb_equal", "resize": "bicubic"}
+
+
+class ImageError(Exception):
+    """A file that cannot be used as an image; the message says why."""
+
+
+def probe_image(path: Path) -> None:
+    """Raise ImageError unless ``path`` is a readable image (checks the header and, for PNG, the checksums)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if path.stat().st_size == 0:
+        raise ImageError("empty file (0 bytes)")
+    try:
+        with Image.open(path) as img:
+            img.verify()
+    except UnidentifiedImageError:
+        raise ImageError("not an image file") from None
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types for damaged files
+        raise ImageError(f"unreadable or corrupt image: {exc}") from None
+
+
+def image_to_gray(path: Path, resolution: int) -> np.ndarray:
+    """Any image → uint8 grayscale resolution × resolution."""
+    from PIL import Image
+
+    from augment.audio.image_mapping import resize_to_gray
+
+    try:
+        with Image.open(path) as img:
+            gray = np.asarray(img.convert("L"), dtype=np.float32)
+    except Exception as exc:  # noqa: BLE001
+        raise ImageError(f"unreadable or corrupt image: {exc}") from None
+    return resize_to_gray(gray, resolution)
+
+
+def build(opts: dict[str, Any]) -> DatasetSpec:
+    image_dir = require_dir(opts.get("image_dir"), "--image-dir")
+    classes, sources, notes = class_folder_sources(image_dir, "--image-dir")
+    plan = plan_from_options(opts, DEFAULT_TEST)
+    options = {"image_dir": str(image_dir), "split": plan.to_dict()}
+    return DatasetSpec(name=opts.get("name") or "images", kind="images", classes=classes, sources=sources,
+                       plan=plan, options=options, path_options=("image_dir",), notes=notes)

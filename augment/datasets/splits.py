@@ -1,0 +1,123 @@
+"""Train/val/test assignment shared by every dataset kind (protocols.md).
+
+Per class, on the clips sorted by source name (so the result depends only on which clips are usable):
+1. test: ``numpy.random.default_rng(test_seed).permutation`` picks the test clips (a count or a fraction, rounded up);
+2. pool (optional, e.g. 4Q-small): the same with ``pool_seed`` picks the training pool from the non-test clips;
+3. train/val: ``sklearn.model_selection.train_test_split(pool, test_size=val_fraction, random_state=val_seed)``.
+A user-given split (csv ``split`` column) is kept; without any ``val`` rows, step 3 carves val out of ``train``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Sequence, TypeVar
+
+import numpy as np
+
+from augment.errors import UserError
+
+if TYPE_CHECKING:
+    from augment.datasets.base import Source
+
+T = TypeVar("T")
+VALID_SPLITS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    test: float = 0.2                   # per class: an integer count (>= 1) or a fraction in (0, 1)
+    val_fraction: float = 0.2
+    pool: dict[str, int] | None = None  # per-class training pool drawn from the non-test clips; None: all of them
+    test_seed: int = 0
+    pool_seed: int = 0
+    val_seed: int = 42
+    protocol: str = ""                  # named in error messages, e.g. "4Q-small"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.val_fraction < 1:
+            raise UserError(f"--val-size must be a fraction in (0, 1), got {self.val_fraction:g}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def n_test(self, n: int) -> int:
+        if float(self.test).is_integer() and self.test >= 1:
+            return int(self.test)
+        return math.ceil(float(self.test) * n)
+
+
+def parse_test_size(text: str | None, default: float) -> float:
+    """--test-size: a per-class count (e.g. 40) or a fraction (e.g. 0.2)."""
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0 < value < 1 or (value >= 1 and value.is_integer())):
+        raise UserError(f"--test-size must be a whole number of clips per class (e.g. 40) or a fraction in (0, 1) "
+                        f"(e.g. 0.2), got {text!r}")
+    return value
+
+
+def plan_from_options(opts: dict[str, Any], default_test: float, **fixed: Any) -> SplitPlan:
+    """The plan from --test-size / --val-size (None: the protocol's default) plus protocol-fixed fields."""
+    val = opts.get("val_size")
+    return SplitPlan(test=parse_test_size(opts.get("test_size"), default_test),
+                     val_fraction=0.2 if val is None else float(val), **fixed)
+
+
+def draw(items: Sequence[T], k: int, seed: int) -> tuple[list[T], list[T]]:
+    """(chosen k items, the rest), both in input order; the choice depends only on len(items), k and seed."""
+    chosen_idx = set(np.random.default_rng(seed).permutation(len(items))[:k].tolist())
+    chosen = [x for i, x in enumerate(items) if i in chosen_idx]
+    rest = [x for i, x in enumerate(items) if i not in chosen_idx]
+    return chosen, rest
+
+
+def train_val(items: Sequence[T], plan: SplitPlan, cls: str) -> tuple[list[T], list[T]]:
+    from sklearn.model_selection import train_test_split
+
+    if len(items) < 2:
+        raise UserError(f"class {cls!r} has {len(items)} clip(s) left for train/val; at least 2 are needed — "
+                        "add clips or lower --test-size")
+    train, val = train_test_split(list(items), test_size=plan.val_fraction, random_state=plan.val_seed)
+    return train, val
+
+
+def _too_few(cls: str, n: int, needed: int, plan: SplitPlan, what: str) -> UserError:
+    where = f"the {plan.protocol} protocol" if plan.protocol else "this split"
+    return UserError(f"class {cls!r} has {n} usable clip(s) but {where} needs {needed} ({what}); "
+                     "add clips, or lower --test-size")
+
+
+def assign_splits(by_class: dict[str, list["Source"]], plan: SplitPlan) -> dict[str, list[tuple["Source", str]]]:
+    """class → [(source, split)]; UserError when a class has too few clips for the plan."""
+    fixed = any(s.split for items in by_class.values() for s in items)
+    has_val = any(s.split == "val" for items in by_class.values() for s in items)
+    out: dict[str, list[tuple[Source, str]]] = {}
+    for cls, items in by_class.items():
+        items = sorted(items, key=lambda s: s.name)
+        if fixed:
+            test = [s for s in items if s.split == "test"]
+            pool = [s for s in items if s.split != "test"]
+            if not test or not pool:
+                raise UserError(f"class {cls!r} needs at least one test and one train row in the manifest's split "
+                                f"column (has {len(test)} test, {len(pool)} train/val)")
+        else:
+            n_test = plan.n_test(len(items))
+            n_pool = plan.pool.get(cls, 0) if plan.pool is not None else len(items) - n_test
+            needed = n_test + max(n_pool, 2)
+            if len(items) < needed:
+                what = (f"{n_test} test + {n_pool} training pool" if plan.pool is not None
+                        else f"{n_test} test + at least 2 for train/val")
+                raise _too_few(cls, len(items), needed, plan, what)
+            test, rest = draw(items, n_test, plan.test_seed)
+            pool = draw(rest, n_pool, plan.pool_seed)[0] if plan.pool is not None else rest
+        if fixed and has_val:
+            train = [s for s in pool if s.split == "train"]
+            val = [s for s in pool if s.split == "val"]
+        else:
+            train, val = train_val(pool, plan, cls)
+        out[cls] = [(s, "test") for s in test] + [(s, "train") for s in train] + [(s, "val") for s in val]
+    return out

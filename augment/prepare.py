@@ -1,0 +1,253 @@
+"""`augment prepare`: labelled audio (or images) → a split, hashed workspace of RGB mel-spectrogram PNGs.
+
+Order of work (nothing in the workspace changes until the new dataset is complete):
+1. refuse early if the workspace holds a different dataset (unless ``force``);
+2. hash + probe every source in parallel; unusable files are skipped with a warning naming them, duplicates of
+   another source's bytes are skipped too (so the same audio can never sit in two splits);
+3. assign splits on the usable clips (fatal if a class has too few);
+4. convert in parallel into a temp folder, then rename it to ``data/`` and write splits.csv + augment.json.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from augment.audio.mel import MelConfig, empty_band_warning
+from augment.datasets.base import DatasetSpec, Source
+from augment.datasets.splits import assign_splits
+from augment.errors import UserError
+from augment.io_utils import atomic_dir, check_writable_dir, read_json
+from augment.prepare_worker import Converted, WorkerPool, WorkerSettings, convert_file, scan_file
+from augment.workspace import CONFIG_NAME, SPLITS, SplitRow, Workspace, parse_manifest, resolve_root, \
+    write_workspace
+
+MAX_WARNING_LINES = 20
+DERIVED_DIRS = ("runs", "synthetic", "results")  # what later commands built from the previous dataset
+
+
+@dataclass
+class PrepareReport:
+    workspace: Workspace
+    seconds: float
+    padded: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    archived: Path | None = None
+
+    def summary_line(self) -> str:
+        ws = self.workspace
+        counts = ws.config["splits"]["counts"]
+        per_split = ", ".join(f"{s} {sum(counts[s].values())}" for s in SPLITS)
+        total = sum(sum(counts[s].values()) for s in SPLITS)
+        return (f"prepared {ws.dataset_name}: {total} clips, {len(ws.classes)} classes ({per_split}); "
+                f"{len(self.padded)} padded, {len(self.skipped)} skipped; {self.seconds:.1f} s → {ws.root}")
+
+
+def class_table(ws: Workspace) -> str:
+    """Per-class × split counts of a workspace, as a small aligned text table."""
+    counts = ws.config["splits"]["counts"]
+    width = max(len("class"), *(len(c) for c in ws.classes))
+    lines = [f"{'class':<{width}}  " + "  ".join(f"{s:>5}" for s in SPLITS) + "  total"]
+    for c in ws.classes + ["total"]:
+        vals = [sum(counts[s].values()) if c == "total" else counts[s].get(c, 0) for s in SPLITS]
+        lines.append(f"{c:<{width}}  " + "  ".join(f"{v:>5}" for v in vals) + f"  {sum(vals):>5}")
+    return "\n".join(lines)
+
+
+def _warn_files(items: list[tuple[str, str]]) -> None:
+    for name, reason in items[:MAX_WARNING_LINES]:
+        click.echo(f"warning: {name}: {reason}", err=True)
+    if len(items) > MAX_WARNING_LINES:
+        click.echo(f"warning: ... and {len(items) - MAX_WARNING_LINES} more (all listed in {CONFIG_NAME} "
+                   "under prepare.skipped)", err=True)
+
+
+def image_info(mel: MelConfig | None, resolution: int) -> dict[str, Any]:
+    """augment.json ``image``: size, channels and the exact pixel mapping (mel dB for audio, grayscale for images)."""
+    from augment.audio.image_mapping import mapping_dict
+    from augment.datasets.images import IMAGE_MAPPING
+
+    mapping = mapping_dict(mel.top_db, (mel.n_mels, mel.n_frames)) if mel is not None else dict(IMAGE_MAPPING)
+    return {"resolution": resolution, "channels": 3, "mapping": mapping}
+
+
+def identity_sha256(spec: DatasetSpec, mel: dict[str, Any] | None, image: dict[str, Any]) -> str:
+    """What makes two prepared datasets "the same", path locations excluded."""
+    ident = {"dataset": spec.name, "kind": spec.kind, "classes": spec.classes, "options": spec.identity_options(),
+             "mel": mel, "image": image}
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
+
+
+def _existing_config(root: Path, force: bool) -> dict[str, Any] | None:
+    """The workspace's current augment.json (None if there is none); refuses a foreign data/ folder."""
+    cfg_path = root / CONFIG_NAME
+    if not cfg_path.exists():
+        data = root / "data"
+        if data.exists() and any(data.iterdir()) and not force:
+            raise UserError(f"{data} exists but {root} is not a prepared workspace (no {CONFIG_NAME}); "
+                            "choose an empty --workspace, or pass --force to replace that folder")
+        return None
+    try:
+        cfg = read_json(cfg_path)
+        if not isinstance(cfg, dict):
+            raise ValueError("not a JSON object")
+        return cfg
+    except (OSError, ValueError) as exc:
+        if force:
+            return {}
+        raise UserError(f"{cfg_path} is unreadable ({exc}); pass --force to replace the workspace") from exc
+
+
+def _old_rows(root: Path, cfg: dict[str, Any]) -> set[tuple[str, ...]] | None:
+    try:
+        rows = parse_manifest((root / cfg["splits"]["manifest"]).read_text(encoding="utf-8"))
+    except (OSError, KeyError, TypeError, UserError, UnicodeDecodeError):
+        return None
+    return {_row_key(r) for r in rows}
+
+
+def _row_key(r: SplitRow) -> tuple[str, ...]:
+    return (r.image, r.cls, r.split, r.source, r.source_sha256)
+
+
+def _describe(cfg: dict[str, Any]) -> str:
+    ds = cfg.get("dataset") or {}
+    extra = {k: v for k, v in (ds.get("options") or {}).items() if k in ("protocol", "target")}
+    return f"{ds.get('name', '?')}" + (f" ({', '.join(f'{k} {v}' for k, v in extra.items())})" if extra else "")
+
+
+def _archive_derived(root: Path, old: dict[str, Any]) -> Path | None:
+    """Move runs/synthetic/results built from the replaced dataset out of the way (never delete training runs)."""
+    present = [d for d in DERIVED_DIRS if (root / d).exists()]
+    if not present:
+        return None
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    dest = root / "archive" / f"{stamp}-{(old.get('dataset') or {}).get('name', 'previous')}"
+    dest.mkdir(parents=True, exist_ok=True)
+    for d in present:
+        os.replace(root / d, dest / d)
+    return dest
+
+
+def _image_stems(sources: list[Source]) -> dict[Source, str]:
+    """File stem per source, unique within its class (falls back to the flattened source path on a clash)."""
+    seen = Counter((s.cls, Path(s.name).stem) for s in sources)
+    return {s: Path(s.name).stem if seen[(s.cls, Path(s.name).stem)] == 1
+            else s.name.replace("/", "__").replace(".", "_") for s in sources}
+
+
+def _usable_sources(spec: DatasetSpec, pool: WorkerPool) -> tuple[dict[Source, str], list[tuple[str, str]]]:
+    """source → sha256 for the usable, de-duplicated sources; plus (name, reason) for each skipped one."""
+    scans = pool.map(scan_file, [s.path for s in spec.sources], "checking")
+    usable: dict[Source, str] = {}
+    skipped: list[tuple[str, str]] = []
+    first_by_hash: dict[str, Source] = {}
+    for s, (digest, problem) in sorted(zip(spec.sources, scans), key=lambda t: t[0].name):
+        if digest is None:
+            skipped.append((s.name, f"{problem}; skipped"))
+        elif digest in first_by_hash:
+            other = first_by_hash[digest]
+            skipped.append((s.name, f"same bytes as {other.name} (class {other.cls}); skipped so one audio "
+                                    "cannot land in two splits"))
+        else:
+            first_by_hash[digest] = s
+            usable[s] = digest
+    return usable, skipped
+
+
+def _convert(pool: WorkerPool, work: list[tuple[Source, str]], usable: dict[Source, str], tmp: Path
+             ) -> tuple[list[SplitRow], list[Converted], list[tuple[str, str]]]:
+    """Convert every (source, split) into ``tmp/<split>/<class>/<stem>.png``.
+
+    Returns the manifest rows with their conversion results (same order), and (name, reason) for failures.
+    """
+    stems = _image_stems([s for s, _ in work])
+    jobs = [(s.path, tmp / split / s.cls / f"{stems[s]}.png") for s, split in work]
+    rows: list[SplitRow] = []
+    converted: list[Converted] = []
+    failed: list[tuple[str, str]] = []
+    first_by_image: dict[str, Source] = {}
+    for (s, split), res in zip(work, pool.map(convert_file, jobs, "converting")):
+        if res.image_sha256 is None:
+            failed.append((s.name, f"{res.problem}; skipped (after splitting: its {split} split is one short)"))
+            continue
+        if (other := first_by_image.setdefault(res.image_sha256, s)) is not s:
+            # e.g. two silent clips: identical images in two splits would make training refuse the workspace
+            (tmp / split / s.cls / f"{stems[s]}.png").unlink()
+            failed.append((s.name, f"its image is identical to that of {other.name} (silent or constant audio?); "
+                                   f"skipped (its {split} split is one short)"))
+            continue
+        rows.append(SplitRow(f"data/{split}/{s.cls}/{stems[s]}.png", s.cls, split, s.name, usable[s],
+                             res.image_sha256))
+        converted.append(res)
+    return rows, converted, failed
+
+
+def prepare_dataset(spec: DatasetSpec, *, workspace: str | os.PathLike | None, mel: MelConfig | None,
+                    resolution: int, jobs: int, force: bool = False) -> PrepareReport:
+    """Build the workspace for ``spec``; see the module docstring for the order of work."""
+    t0 = time.time()
+    root = check_writable_dir(resolve_root(workspace))
+    mel_dict = mel.to_dict() if mel is not None else None
+    image = image_info(mel, resolution)
+    ident = identity_sha256(spec, mel_dict, image)
+    old = _existing_config(root, force)
+    same_dataset = old is not None and (old.get("prepare") or {}).get("identity_sha256") == ident
+    if old is not None and not same_dataset and not force:
+        raise UserError(f"workspace {root} already holds a different dataset ({_describe(old)}); use another "
+                        "--workspace, or --force to replace it (its runs/synthetic/results are moved to archive/)")
+    if mel is not None and (msg := empty_band_warning(mel)):
+        click.echo(f"warning: {msg}", err=True)
+    _warn_files(spec.notes)
+
+    settings = WorkerSettings(kind=spec.kind, mel=mel, resolution=resolution)
+    with WorkerPool(settings, jobs) as pool:
+        usable, skipped = _usable_sources(spec, pool)
+        _warn_files(skipped)
+        by_class: dict[str, list[Source]] = {c: [] for c in spec.classes}
+        for s in usable:
+            by_class[s.cls].append(s)
+        assigned = assign_splits(by_class, spec.plan)
+        work = [(s, split) for c in spec.classes for s, split in assigned[c]]
+        with atomic_dir(root / "data") as tmp:
+            rows, converted, failed = _convert(pool, work, usable, tmp)
+            _warn_files(failed)
+            skipped += failed
+            _check_every_class_usable(spec.classes, rows)
+            splits_changed = same_dataset and _old_rows(root, old) != {_row_key(r) for r in rows}
+            if splits_changed and not force:
+                raise UserError(f"re-preparing {root} would change its splits (the source files changed); "
+                                "runs trained on the old splits would leak test data — use a new --workspace, "
+                                "or --force to replace it")
+            replacing = old is not None and (not same_dataset or splits_changed)
+            archived = _archive_derived(root, old) if replacing else None
+
+    seconds = time.time() - t0
+    padded = sorted(row.source for row, res in zip(rows, converted) if res.padded)
+    extra = {"prepare": {
+        "identity_sha256": ident, "command": list(sys.argv), "jobs": jobs, "seconds": round(seconds, 2),
+        "seeds": {"test": spec.plan.test_seed, "pool": spec.plan.pool_seed, "val": spec.plan.val_seed},
+        "padded": padded, "skipped": [{"source": n, "reason": r} for n, r in skipped],
+        "downmixed": sum(r.downmixed for r in converted), "resampled": sum(r.resampled for r in converted),
+    }}
+    ws = write_workspace(root, dataset=spec.name, options=spec.options, kind=spec.kind, classes=spec.classes,
+                         image=image, mel=mel_dict, rows=rows, extra=extra)
+    return PrepareReport(ws, seconds, padded=padded, skipped=skipped, archived=archived)
+
+
+def _check_every_class_usable(classes: list[str], rows: list[SplitRow]) -> None:
+    for c in classes:
+        have = {r.split for r in rows if r.cls == c}
+        missing = [s for s in ("train", "test") if s not in have]
+        if missing:
+            raise UserError(f"class {c!r} has no usable {' or '.join(missing)} clips after skipping unreadable "
+                            "files; fix or replace them")

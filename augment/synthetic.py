@@ -1,0 +1,150 @@
+"""The synthetic folder (``WORKSPACE/synthetic``): its manifest, its record and the checks around them.
+
+Layout::
+
+    synthetic/<class>/seed<NNNNNN>.png   generated images, same format as data/<split>/<class>/*.png
+    synthetic/manifest.csv                file,class,seed,snapshot,truncation,sha256 (file relative to this folder)
+    synthetic/grid-<class>.png            overview grid of the first images of each class
+    synthetic/generate.json               config + provenance (code version, snapshot hashes, seeds per class)
+    synthetic/_novelty/                   memorization report (``augment check-novelty``)
+
+``classify`` reads the manifest with :func:`read_manifest`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from augment.errors import UserError
+from augment.io_utils import read_json, sha256_bytes
+from augment.workspace import Workspace
+
+MANIFEST_NAME = "manifest.csv"
+RECORD_NAME = "generate.json"
+NOVELTY_DIR = "_novelty"     # leading "_": classify skips it when listing class folders
+MANIFEST_FIELDS = ("file", "class", "seed", "snapshot", "truncation", "sha256")
+RECORD_FORMAT = "augment-synthetic-v1"
+
+
+@dataclass(frozen=True)
+class FakeRow:
+    file: str           # relative to the synthetic folder: <class>/seed<NNNNNN>.png
+    cls: str
+    seed: int
+    snapshot: str       # workspace-relative path of the snapshot (absolute when outside the workspace)
+    truncation: float
+    sha256: str
+
+
+def image_name(seed: int) -> str:
+    """File name of the fake made from ``seed``."""
+    return f"seed{seed:06d}.png"
+
+
+def grid_name(cls: str) -> str:
+    return f"grid-{cls}.png"
+
+
+def manifest_text(rows: Iterable[FakeRow], classes: Sequence[str]) -> str:
+    """Canonical CSV (workspace class order, then seed; LF line ends) so equal runs give equal bytes."""
+    order = {c: i for i, c in enumerate(classes)}
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(MANIFEST_FIELDS)
+    for r in sorted(rows, key=lambda r: (order.get(r.cls, len(order)), r.cls, r.seed)):
+        w.writerow([r.file, r.cls, r.seed, r.snapshot, repr(float(r.truncation)), r.sha256])
+    return buf.getvalue()
+
+
+def read_manifest(folder: str | os.PathLike) -> list[FakeRow]:
+    """Rows of ``<folder>/manifest.csv``; a one-line UserError when it is missing or malformed."""
+    path = Path(folder) / MANIFEST_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"no synthetic manifest at {path}; run `augment generate` first") from exc
+    reader = csv.DictReader(io.StringIO(text))
+    missing = set(MANIFEST_FIELDS) - set(reader.fieldnames or ())
+    if missing:
+        raise UserError(f"{path} is missing columns {sorted(missing)}; re-run `augment generate --force`")
+    try:
+        return [FakeRow(r["file"], r["class"], int(r["seed"]), r["snapshot"], float(r["truncation"]), r["sha256"])
+                for r in reader]
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{path} has a malformed row ({exc}); re-run `augment generate --force`") from exc
+
+
+def workspace_identity(ws: Workspace) -> dict[str, Any]:
+    """What the fakes depend on in the workspace config, plus a fingerprint of it.
+
+    Code version, creation time and dataset options (e.g. absolute source paths) are left out on purpose:
+    re-preparing the same data (the split manifest hashes every source and image) gives the same identity.
+    """
+    cfg = ws.config
+    ident = {
+        "dataset": (cfg.get("dataset") or {}).get("name"),
+        "kind": cfg.get("kind"),
+        "classes": cfg.get("classes"),
+        "image": cfg.get("image"),
+        "mel": cfg.get("mel"),
+        "splits_sha256": (cfg.get("splits") or {}).get("sha256"),
+    }
+    fingerprint = sha256_bytes(json.dumps(ident, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+    return {"fingerprint": fingerprint, **ident}
+
+
+def read_record(folder: str | os.PathLike) -> dict[str, Any] | None:
+    """``generate.json`` of a synthetic folder, or None when there is none (or it is unreadable)."""
+    path = Path(folder) / RECORD_NAME
+    try:
+        rec = read_json(path)
+    except (OSError, ValueError):
+        return None
+    return rec if isinstance(rec, dict) and rec.get("format") == RECORD_FORMAT else None
+
+
+def check_reusable(folder: Path, ws: Workspace, *, force: bool) -> dict[str, Any] | None:
+    """Decide whether ``folder`` may be updated in place.
+
+    Returns the existing record when the folder was made by ``augment generate`` from this same workspace config
+    (its other classes are then kept), None when the folder is absent/empty or ``force`` is set (it is replaced).
+    Refuses (UserError) a folder of foreign content or one made from a different workspace config.
+    """
+    if not folder.exists():
+        return None
+    if not folder.is_dir():
+        raise UserError(f"output {folder} exists and is not a directory; choose another --out")
+    if not any(folder.iterdir()):
+        return None
+    if force:
+        return None
+    rec = read_record(folder)
+    if rec is None:
+        raise UserError(f"{folder} exists but was not written by `augment generate` (no valid {RECORD_NAME}); "
+                        "pass --force to replace it, or choose another --out")
+    theirs = (rec.get("workspace") or {}).get("fingerprint")
+    ours = workspace_identity(ws)["fingerprint"]
+    if theirs != ours:
+        raise UserError(f"{folder} holds fakes made for a different workspace config (dataset, classes, image format "
+                        "or splits changed); pass --force to replace them")
+    if not (folder / MANIFEST_NAME).is_file():
+        raise UserError(f"{folder} is incomplete (no {MANIFEST_NAME}); pass --force to replace it")
+    return rec
+
+
+def format_seeds(seeds: Sequence[int]) -> str:
+    """Compact text of a seed list: [0,1,2,3,7] -> '0-3,7' (read back with ``parse_int_list``)."""
+    parts: list[str] = []
+    i = 0
+    while i < len(seeds):
+        j = i
+        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
+            j += 1
+        parts.append(str(seeds[i]) if i == j else f"{seeds[i]}-{seeds[j]}")
+        i = j + 1
+    return ",".join(parts)

@@ -1,0 +1,134 @@
+"""Plans for `augment train`: a new run, or `--resume` of the newest run with conflict detection."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from augment import train_config as tc
+from augment.errors import UserError
+from augment.io_utils import atomic_write_json, read_json
+from augment.provenance import code_version, now_iso, write_run_record
+from augment.workspace import Workspace
+
+
+def plan_new(ws: Workspace, args: tc.TrainArgs) -> tc.TrainPlan:
+    """Resolve a fresh run: defaults, images (leak-guarded), preset, transfer source (loaded and checked)."""
+    from stylegan_ada.training.run_dir import latest_run
+
+    tc.validate_args(args)
+    device = tc.resolve_device(args.device, args.gpus)
+    res = tc.training_resolution(ws, args)
+    notes = tc.apply_defaults(args, device, res)
+    paths, labels, names = tc.training_images(ws, args)
+    opts = tc.build_options(args, res, c_dim=len(names) if args.cond else 0)
+    # Record what the preset chose, so a resume (maybe with another --gpus) keeps the very same values.
+    args.resolution, args.batch, args.batch_gpu, args.gamma = res, opts.batch, opts.batch_gpu, opts.gamma
+    args.kimg = opts.total_kimg
+    from_path = tc.resolve_from(args)
+    source = tc.check_transfer_source(from_path, opts.G_kwargs) if from_path else None
+    root = tc.runs_root(ws, args)
+    plan = tc.TrainPlan(ws=ws, args=args, options=opts, runs_root=root, run_dir=None,
+                        desc=tc.run_desc(args, res, opts), images=paths, labels=labels, class_names=names,
+                        from_path=from_path, device=device, data_hashes=tc.data_hashes(ws, args, paths))
+    plan.transfer_source = source
+    plan.notes.extend(notes)
+    previous = latest_run(root)
+    if previous is not None:
+        plan.notes.append(f"note: starting a new run next to {previous.name}; to continue that one use --resume")
+    return plan
+
+
+def _stored_config(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.json"
+    try:
+        record = read_json(path)
+        record["config"]["args"], record["config"]["training"]  # noqa: B018 - presence check
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UserError(f"cannot resume {run_dir}: its config.json is missing or damaged; start a new run "
+                        "(without --resume)") from None
+    return record
+
+
+def _differences(stored: tc.TrainArgs, given: dict[str, Any], names: tuple[str, ...]) -> list[str]:
+    out = []
+    for name in names:
+        if name in given and given[name] != getattr(stored, name):
+            out.append(f"{tc.flag(name)} {getattr(stored, name)!r} -> {given[name]!r}")
+    return out
+
+
+def plan_resume(ws: Workspace, raw: tc.TrainArgs, given: dict[str, Any], force: bool) -> tc.TrainPlan:
+    """Continue the newest run of the class: stored arguments, plus the explicitly ``given`` ones.
+
+    Changing the networks is refused; changing anything else that affects the result needs ``force``.
+    """
+    from stylegan_ada.training.run_dir import latest_run, state_tags
+
+    root = tc.runs_root(ws, raw)
+    run_dir = latest_run(root)
+    what = f"class {raw.cls!r}" if raw.cls else ("the conditional model" if raw.cond else "--extra-images")
+    if run_dir is None:
+        raise UserError(f"--resume: there is no previous run of {what} in {root}; start one without --resume")
+    record = _stored_config(run_dir)
+    stored = tc.TrainArgs.from_dict(record["config"]["args"])
+    arch = _differences(stored, given, tc.ARCHITECTURE_ARGS)
+    if arch:
+        raise UserError(f"--resume: cannot change the network of {run_dir.name} ({'; '.join(arch)}); start a new "
+                        "run without --resume")
+    conflicts = _differences(stored, given, tc.RESULT_ARGS)
+    if conflicts and not force:
+        raise UserError(f"--resume: {run_dir.name} was trained with other settings: {'; '.join(conflicts)}; drop "
+                        "these flags to continue it as it was, or add --force to continue with the new values")
+    args = dataclasses.replace(stored, **given)
+    tc.validate_args(args)
+    device = tc.resolve_device(args.device, args.gpus)
+    paths, labels, names = tc.training_images(ws, args)
+    hashes = tc.data_hashes(ws, args, paths)
+    old_hash = (record.get("data_hashes") or {}).get("training_images_sha256")
+    if old_hash and old_hash != hashes["training_images_sha256"] and not force:
+        raise UserError(f"--resume: the training images of {run_dir.name} changed since it started (the workspace "
+                        "was re-prepared?); start a new run, or add --force to continue on the new images")
+    res = tc.training_resolution(ws, args)
+    opts = tc.build_options(args, res, c_dim=len(names) if args.cond else 0)
+    old_training = record["config"]["training"]
+    if opts.G_kwargs != old_training["G_kwargs"] or opts.D_kwargs != old_training["D_kwargs"]:
+        raise UserError(f"--resume: these settings change the networks of {run_dir.name}; start a new run instead")
+    opts.ada_kimg, opts.ema_rampup = old_training["ada_kimg"], old_training["ema_rampup"]
+    plan = tc.TrainPlan(ws=ws, args=args, options=opts, runs_root=root, run_dir=run_dir, desc=run_dir.name,
+                        images=paths, labels=labels, class_names=names, from_path=None, device=device,
+                        data_hashes=hashes, resume=True)
+    if not state_tags(run_dir) and args.from_ not in (None, "scratch", "none"):
+        try:  # no snapshot yet: the run restarts from the beginning, with its transfer source
+            plan.from_path = tc.resolve_from(args)
+        except UserError as exc:
+            plan.init_missing = exc.format_message()
+    plan.changes = conflicts + [f"{tc.flag(k)} -> {v!r}" for k, v in given.items()
+                                if k not in tc.RESULT_ARGS + tc.ARCHITECTURE_ARGS and v != getattr(stored, k)]
+    return plan
+
+
+def write_config(plan: tc.TrainPlan, command: list[str]) -> None:
+    """config.json: provenance record of the plan; a resume appends to its ``resumes`` list."""
+    path = plan.run_dir / "config.json"
+    seeds = {"seed": plan.args.seed}
+    if not plan.resume:
+        write_run_record(path, plan.summary(), seeds=seeds, data_hashes=plan.data_hashes, command=command)
+        return
+    record = read_json(path)
+    record.setdefault("resumes", []).append({"time": now_iso(), "command": command, "code_version": code_version(),
+                                             "changes": plan.changes})
+    record["config"] = plan.summary()
+    record["data_hashes"] = plan.data_hashes
+    atomic_write_json(path, record)
+
+
+def make_job(plan: tc.TrainPlan, show_progress: bool) -> Any:
+    from stylegan_ada.training.launch import Job
+
+    return Job(options=plan.options.to_dict(), run_dir=str(plan.run_dir), image_paths=[str(p) for p in plan.images],
+               labels=list(plan.labels), class_names=list(plan.class_names),
+               resolution=plan.options.G_kwargs["img_resolution"], training_set_kwargs=plan.training_set_kwargs(),
+               device=plan.device, init_from=str(plan.from_path) if plan.from_path else None,
+               init_missing=plan.init_missing, workers=plan.args.workers,
+               show_progress=show_progress)

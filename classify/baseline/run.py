@@ -1,0 +1,146 @@
+"""`classify baseline`: features of the workspace's source audio -> classic classifiers -> real test split."""
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+import click
+import numpy as np
+
+from augment.errors import UserError
+from augment.io_utils import atomic_dir, atomic_write_json, atomic_write_text, sha256_file
+from augment.provenance import code_version, now_iso, write_run_record
+from augment.workspace import SplitRow, Workspace
+from classify.baseline.features import FeatureConfig, feature_names, features_for
+from classify.baseline.models import MODELS, cv_folds, fit_model
+from classify.metrics import classification_metrics, report_text
+from classify.plots import plot_confusion
+from classify.results import append_summary, next_run_number, run_id, summary_row
+
+
+def parse_models(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if names == ["all"]:
+        return list(MODELS)
+    bad = [n for n in names if n not in MODELS]
+    if not names or bad:
+        raise UserError(f"unknown baseline model {', '.join(bad) or repr(text)}; choose from {', '.join(MODELS)} "
+                        "or 'all'")
+    return names
+
+
+def audio_root(ws: Workspace, override: str | None) -> Path:
+    """Where the workspace's source audio lives: --audio-dir, else augment.json dataset.options.audio_dir."""
+    if ws.config.get("kind") != "audio":
+        raise UserError("the baseline needs source audio, but this workspace was prepared from images")
+    root = override or (ws.config.get("dataset", {}).get("options", {}) or {}).get("audio_dir")
+    if not root:
+        raise UserError("augment.json records no audio folder; pass --audio-dir DIR (the folder given to prepare)")
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise UserError(f"source audio folder {path} not found; pass --audio-dir DIR (the folder given to "
+                        "`augment prepare --audio-dir`)")
+    return path.resolve()
+
+
+def source_files(ws: Workspace, root: Path) -> list[tuple[SplitRow, Path]]:
+    """Every manifest row with its audio file, checked against the recorded source sha256."""
+    out = []
+    for row in ws.rows():
+        path = root / row.source
+        if not path.is_file():
+            raise UserError(f"source audio {path} (listed in {ws.manifest_path.name}) is missing; "
+                            "pass the right --audio-dir")
+        out.append((row, path))
+    return out
+
+
+def verify_sources(files: Sequence[tuple[SplitRow, Path]]) -> None:
+    """Refuse audio whose bytes differ from what prepare hashed (the split would no longer be the same data)."""
+    for row, path in files:
+        if sha256_file(path) != row.source_sha256:
+            raise UserError(f"source audio {path} changed since `augment prepare` (sha256 mismatch); restore it or "
+                            "re-prepare the workspace")
+
+
+def run_baseline(ws: Workspace, *, models: list[str], audio_dir: str | None = None, sr: int = 22050,
+                 seed: int = 0, trees: int = 300, folds: int = 5, jobs: int = 0, progress: bool = True) -> dict[str, Any]:
+    t0 = time.time()
+    root = audio_root(ws, audio_dir)
+    files = source_files(ws, root)
+    verify_sources(files)
+    mel = ws.config.get("mel") or {}
+    cfg = FeatureConfig(sr=sr, offset=float(mel.get("offset", 0.0)), duration=float(mel.get("duration", 10.0)))
+    X = features_for([(p, r.source_sha256) for r, p in files], cfg, ws.root / "cache" / "baseline",
+                     jobs=jobs, progress=progress)
+    classes = ws.classes
+    y = np.array([classes.index(r.cls) for r, _ in files])
+    is_test = np.array([r.split == "test" for r, _ in files])
+    ws.guard_training_inputs([ws.root / r.image for (r, _), t in zip(files, is_test) if not t],
+                             what="baseline training clip")
+    fit_X, fit_y = X[~is_test], y[~is_test]          # train + val: the hyper-parameters come from CV on it
+    folds = cv_folds(fit_y, folds)
+    number = next_run_number(ws.results_dir)
+    rid = run_id(number, "baseline", f"seed{seed}")
+    results: dict[str, Any] = {}
+    preds: dict[str, np.ndarray] = {}
+    for name in models:
+        tm = time.time()
+        model, info = fit_model(name, fit_X, fit_y, seed=seed, folds=folds, trees=trees, jobs=jobs or -1)
+        preds[name] = model.predict(X[is_test])
+        results[name] = {**info, "test": classification_metrics(y[is_test], preds[name], classes),
+                         "seconds": time.time() - tm}
+        click.echo(f"{name}: test macro-F1 {results[name]['test']['macro_f1']:.3f} "
+                   f"(CV macro-F1 {info['cv_macro_f1']:.3f}, {info['best_params']})")
+    config = {"models": models, "features": asdict(cfg), "feature_names": feature_names(), "seed": seed,
+              "trees": trees, "cv_folds": folds, "audio_dir": str(root), "workspace": str(ws.root)}
+    metrics = {"run_id": rid, "created": now_iso(), "code_version": code_version(), "train": "real",
+               "test_source": "real", "arch": "baseline", "seed": seed, "classes": classes,
+               "n_train": int((~is_test).sum()), "n_test": int(is_test.sum()), "models": results,
+               "seconds": time.time() - t0, "config": config}
+    test_rows = [r for (r, _), t in zip(files, is_test) if t]
+    _write(ws, metrics, preds, test_rows, y[is_test])
+    append_summary(ws.results_dir, [summary_row({**metrics, "arch": name, "mode": "", "pretrained": "",
+                                                 "test": res["test"], "val": {"macro_f1": res["cv_macro_f1"]},
+                                                 "seconds": res["seconds"]}, kind="baseline")
+                                    for name, res in results.items()])
+    return metrics
+
+
+def table_markdown(metrics: dict[str, Any]) -> str:
+    lines = [f"# classify baseline ({metrics['run_id']})", "",
+             "| Model | CV macro-F1 (train+val) | Test accuracy | Test precision | Test recall | Test F1 |",
+             "|---|---|---|---|---|---|"]
+    for name, r in metrics["models"].items():
+        t = r["test"]
+        lines.append(f"| {name} | {r['cv_macro_f1']:.2f} ± {r['cv_macro_f1_sd']:.2f} | {t['accuracy']:.2f} | "
+                     f"{t['macro_precision']:.2f} | {t['macro_recall']:.2f} | {t['macro_f1']:.2f} |")
+    return "\n".join(lines + ["", f"Features: {len(metrics['config']['feature_names'])} (librosa, mean and std over "
+                              f"frames); {metrics['config']['cv_folds']}-fold stratified CV for hyper-parameters.",
+                              ""])
+
+
+def _write(ws: Workspace, metrics: dict[str, Any], preds: dict[str, np.ndarray], test_rows: list[SplitRow],
+           y_test: np.ndarray) -> None:
+    classes = metrics["classes"]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["image", "source", "true"] + list(preds))
+    for i, row in enumerate(test_rows):
+        w.writerow([row.image, row.source, classes[y_test[i]]] + [classes[p[i]] for p in preds.values()])
+    with atomic_dir(ws.results_dir / metrics["run_id"]) as d:
+        atomic_write_json(d / "metrics.json", metrics)
+        atomic_write_text(d / "predictions.csv", buf.getvalue())
+        atomic_write_text(d / "table.md", table_markdown(metrics))
+        atomic_write_text(d / "report.txt", "\n".join(report_text(r["test"], f"{name} - real test split")
+                                                      for name, r in metrics["models"].items()))
+        best, r = max(metrics["models"].items(), key=lambda kv: kv[1]["test"]["macro_f1"])
+        plot_confusion(r["test"]["confusion"], classes, d / "confusion_matrix.png",
+                       f"best baseline {best}: test macro-F1 {r['test']['macro_f1']:.3f}")
+        write_run_record(d / "run.json", metrics["config"], seeds={"seed": metrics["seed"]},
+                         data_hashes={"splits_sha256": ws.config["splits"].get("sha256"),
+                                      "test_sha256": ws.config["splits"].get("test_sha256")})

@@ -1,0 +1,130 @@
+"""Click commands of ``classify``: ``eval``, ``baseline``, ``archs`` (heavy imports happen inside each)."""
+from __future__ import annotations
+
+import contextlib
+import sys
+import warnings
+from typing import Any, Iterator
+
+import click
+
+from augment.cli_common import parse_int_list, workspace_option
+from augment.errors import UserError
+
+
+@contextlib.contextmanager
+def user_warnings() -> Iterator[None]:
+    """Show Python warnings raised by our code as one ``warning: ...`` line each on stderr."""
+    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        click.echo(f"warning: {message}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0,1,2' or '0-4' -> distinct non-negative seeds; UserError otherwise."""
+    seeds = parse_int_list(text, "--seeds")
+    if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise UserError(f"--seeds must be distinct non-negative integers like 0,1,2, got {text!r}")
+    return seeds
+
+
+@click.command("eval")
+@click.option("--train", "train", type=click.Choice(["real", "synthetic", "real+synthetic"]), default="real",
+              help="Training data: the real train split, synthetic images (80/20 train/val), or both (real val).")
+@click.option("--test", "test", type=click.Choice(["real"]), default="real",
+              help="Test data: always the workspace's untouched real test split.")
+@click.option("--arch", default="small_cnn",
+              help="Architecture(s), comma-separated, or 'all' (the six torchvision ones); see `classify archs`.")
+@click.option("--mode", default="whole", type=click.Choice(["freeze", "whole", "both"]),
+              help="freeze: train only a new head on the frozen network; whole: fine-tune every layer.")
+@click.option("--seeds", default="0,1,2", help="Classifier seeds, e.g. 0,1,2 or 0-4; one run per seed.")
+@click.option("--pretrained", default="imagenet", type=click.Choice(["imagenet", "none"]),
+              help="ImageNet weights (torchvision: from the local torch cache only) or random initialisation. "
+                   "small_cnn always starts from scratch.")
+@click.option("--synthetic-per-class", default=1000, type=click.IntRange(min=2),
+              help="Synthetic images per class (split 80/20 train/val; all are used if fewer exist).")
+@click.option("--epochs", default=20, type=click.IntRange(min=1))
+@click.option("--batch-size", default=16, type=click.IntRange(min=1))
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Learning rate; default: picked by an LR range test (min of smoothed loss / 10).")
+@click.option("--lr-range-steps", default=50, type=click.IntRange(min=5), help="Mini-batches in the LR range test.")
+@click.option("--input-size", type=click.IntRange(min=16), default=None,
+              help="Resize images to this size for every architecture [default: per architecture].")
+@click.option("--time-shift", default=0.0, type=click.FloatRange(0, 0.5),
+              help="Training augmentation: random circular shift in time of up to this fraction of the width.")
+@click.option("--spec-masks", default=0, type=click.IntRange(min=0),
+              help="Training augmentation: SpecAugment frequency and time masks of each kind (up to 10% each).")
+@click.option("--device", default="auto", help="cpu, cuda, cuda:N or auto.")
+@click.option("--workers", default=0, type=click.IntRange(min=0), help="DataLoader worker processes.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@workspace_option
+def eval_cmd(workspace: str | None, train: str, test: str, arch: str, mode: str, seeds: str, pretrained: str,
+             synthetic_per_class: int, epochs: int, batch_size: int, lr: float | None, lr_range_steps: int,
+             input_size: int | None, time_shift: float, spec_masks: int, device: str, workers: int,
+             quiet: bool) -> None:
+    """Train classifiers on real and/or synthetic images and score them on the real test split."""
+    from augment.workspace import Workspace
+    from classify.archs import parse_archs, parse_modes
+    from classify.data import SpecAugment
+    from classify.evaluate import EvalOptions, resolve_device, run_eval
+    from classify.trainer import TrainConfig
+
+    archs = parse_archs(arch)
+    modes = parse_modes(mode)
+    seed_list = parse_seeds(seeds)
+    ws = Workspace.load(workspace)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, lr_range_steps=lr_range_steps,
+                      device=resolve_device(device), num_workers=workers)
+    opts = EvalOptions(train=train, archs=archs, modes=modes, seeds=seed_list, pretrained=pretrained,
+                       synthetic_per_class=synthetic_per_class, input_size=input_size,
+                       augment=SpecAugment(time_shift=time_shift, masks=spec_masks), train_config=cfg,
+                       progress=not quiet and sys.stderr is not None)
+    with user_warnings():
+        runs = run_eval(ws, opts)
+    best = max(runs, key=lambda m: m["test"]["macro_f1"])
+    click.echo(f"{len(runs)} run(s) done; best test macro-F1 {best['test']['macro_f1']:.3f} ({best['run_id']}); "
+               f"summary: {ws.results_dir / 'summary.csv'}")
+
+
+@click.command("archs")
+def archs_cmd() -> None:
+    """List the architectures, their input size and where their ImageNet weights come from."""
+    from classify.archs import describe_archs
+
+    rows = describe_archs()
+    width = max(len(r["arch"]) for r in rows)
+    for r in rows:
+        click.echo(f"{r['arch']:<{width}}  {r['input']:>3}px  weights: {r['imagenet_weights']}  - {r['about']}")
+
+
+@click.command("baseline")
+@click.option("--models", default="all", help="Comma-separated subset of svm_linear, svm_rbf, knn, random_forest, "
+              "extra_trees, or 'all'.")
+@click.option("--audio-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of the source audio [default: the one recorded by `augment prepare`].")
+@click.option("--sr", default=22050, type=click.IntRange(min=1000), help="Sample rate for feature extraction (Hz).")
+@click.option("--seed", default=0, type=click.IntRange(min=0), help="Seed of the CV folds and the tree ensembles.")
+@click.option("--trees", default=300, type=click.IntRange(min=1), help="Trees in the random forest and extra trees.")
+@click.option("--folds", default=5, type=click.IntRange(min=2),
+              help="Cross-validation folds for the hyper-parameters (fewer if the rarest class is smaller).")
+@click.option("--jobs", default=0, type=click.IntRange(min=0), help="Parallel processes (0: all CPU cores).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@workspace_option
+def baseline_cmd(workspace: str | None, models: str, audio_dir: str | None, sr: int, seed: int, trees: int,
+                 folds: int, jobs: int, quiet: bool) -> None:
+    """Handcrafted audio features + classic classifiers (SVM, kNN, random forest, extra trees) on the test split."""
+    from augment.workspace import Workspace
+    from classify.baseline.run import parse_models, run_baseline
+
+    names = parse_models(models)
+    ws = Workspace.load(workspace)
+    with user_warnings():
+        metrics = run_baseline(ws, models=names, audio_dir=audio_dir, sr=sr, seed=seed, trees=trees, folds=folds, jobs=jobs,
+                               progress=not quiet)
+    best = max(metrics["models"].items(), key=lambda kv: kv[1]["test"]["macro_f1"])
+    click.echo(f"baseline done: best test macro-F1 {best[1]['test']['macro_f1']:.3f} ({best[0]}); "
+               f"{ws.results_dir / metrics['run_id']}")

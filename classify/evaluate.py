@@ -1,0 +1,209 @@
+"""`classify eval`: train each (architecture, mode, seed) on real and/or synthetic images, score on the real test split."""
+from __future__ import annotations
+
+import csv
+import io
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from augment.errors import UserError
+from augment.io_utils import atomic_dir, atomic_write_json, atomic_write_text, sha256_bytes
+from augment.provenance import code_version, now_iso, write_run_record
+from augment.workspace import Workspace
+from classify.archs import ARCHS, BuiltModel, build_model, check_pretrained
+from classify.data import DataSplits, ImageDataset, ImageStore, Sample, SpecAugment, build_splits, check_images
+from classify.head_only import cache_features, head_only_model
+from classify.metrics import classification_metrics, report_text
+from classify.plots import plot_confusion, plot_learning_curves
+from classify.results import append_summary, next_run_number, run_id, summary_row, write_table
+from classify.trainer import FitResult, TrainConfig, fit, make_loader, predict, seed_everything
+
+
+@dataclass
+class EvalOptions:
+    train: str = "real"
+    archs: list[str] = field(default_factory=lambda: ["small_cnn"])
+    modes: list[str] = field(default_factory=lambda: ["whole"])
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    pretrained: str = "imagenet"
+    synthetic_per_class: int = 1000
+    input_size: int | None = None          # None: each architecture's own size
+    augment: SpecAugment = field(default_factory=SpecAugment)
+    train_config: TrainConfig = field(default_factory=TrainConfig)
+    progress: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["train_config"] = self.train_config.to_dict()
+        return d
+
+
+def resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
+    return name
+
+
+def preflight(opts: EvalOptions) -> None:
+    """Fail before any training: weights choice per architecture, and the missing-weights message."""
+    from classify.weights import is_cached, missing_weights_message
+
+    for arch in opts.archs:
+        if opts.input_size is not None and opts.input_size < ARCHS[arch].min_input:
+            raise UserError(f"--input-size {opts.input_size} is too small for {arch}; use at least "
+                            f"{ARCHS[arch].min_input} (its default is {ARCHS[arch].input_size})")
+        pretrained = effective_pretrained(arch, opts.pretrained)
+        check_pretrained(arch, pretrained)
+        if pretrained == "imagenet" and ARCHS[arch].weights == "torchvision" and not is_cached(arch):
+            raise UserError(missing_weights_message(arch))
+        if pretrained == "none" and "freeze" in opts.modes:
+            warnings.warn(f"{arch} --mode freeze without pretrained weights trains only the head on random features",
+                          stacklevel=2)
+
+
+def effective_pretrained(arch: str, pretrained: str) -> str:
+    """small_cnn has no pretrained weights: it always runs as 'none' (the default 'imagenet' is not an error)."""
+    return "none" if ARCHS[arch].weights == "none" and pretrained == "imagenet" else pretrained
+
+
+def run_eval(ws: Workspace, opts: EvalOptions) -> list[dict[str, Any]]:
+    """Every run of ``opts``; returns the metrics dict of each (also written under ``results/``)."""
+    preflight(opts)
+    splits = build_splits(ws, opts.train, opts.synthetic_per_class)
+    check_images(splits.train + splits.val + splits.test, ws.resolution)
+    stores: dict[int, ImageStore] = {}
+    features: dict[tuple, Any] = {}
+    all_metrics: list[dict[str, Any]] = []
+    first = None
+    for arch in opts.archs:
+        size = opts.input_size or ARCHS[arch].input_size
+        store = stores.setdefault(size, ImageStore(size))
+        for mode in opts.modes:
+            for seed in opts.seeds:
+                metrics = _one_run(ws, opts, splits, store, arch, mode, seed, features)
+                first = first if first is not None else metrics["run_id"][:5]
+                all_metrics.append(metrics)
+                t = metrics["test"]
+                click.echo(f"{metrics['run_id']}: test macro-F1 {t['macro_f1']:.3f}, accuracy {t['accuracy']:.3f} "
+                           f"(val macro-F1 {metrics['val']['macro_f1']:.3f}, best epoch {metrics['best_epoch']})")
+    name = f"eval-{first}-{all_metrics[-1]['run_id'][:5]}"
+    paths = write_table(ws.results_dir, name, all_metrics,
+                        f"classify eval --train {opts.train} --test real ({ws.dataset_name})")
+    click.echo(f"table: {paths['md']}")
+    return all_metrics
+
+
+def _datasets(opts: EvalOptions, splits: DataSplits, store: ImageStore, arch: str) -> dict[str, ImageDataset]:
+    spec = ARCHS[arch]
+    return {"train": ImageDataset(splits.train, store, spec.mean, spec.std, opts.augment),
+            "val": ImageDataset(splits.val, store, spec.mean, spec.std),
+            "test": ImageDataset(splits.test, store, spec.mean, spec.std)}
+
+
+def _one_run(ws: Workspace, opts: EvalOptions, splits: DataSplits, store: ImageStore, arch: str, mode: str,
+             seed: int, features: dict[tuple, Any]) -> dict[str, Any]:
+    t0 = time.time()
+    pretrained = effective_pretrained(arch, opts.pretrained)
+    label = (opts.train, arch, mode, pretrained, f"seed{seed}")
+    desc = "-".join(label)
+    cfg = TrainConfig(**{**opts.train_config.to_dict(), "seed": seed})
+    seed_everything(seed)                                  # the new head's initialisation depends on the seed
+    built = build_model(arch, len(splits.classes), mode, pretrained)
+    ds: dict[str, Any] = _datasets(opts, splits, store, arch)
+    trained = built
+    cached = mode == "freeze" and not opts.augment.active
+    if cached:      # the frozen network runs once per image; only the head trains (same result, far faster)
+        built.model.to(cfg.device)
+        shared = pretrained == "imagenet"     # then the backbone is the same for every seed: compute once
+        feats = features.get((arch, store.size)) if shared else None
+        if feats is None:
+            feats = {k: cache_features(built, d, batch_size=cfg.batch_size, device=cfg.device,
+                                       desc=f"{desc} {k} features", progress=opts.progress) for k, d in ds.items()}
+            if shared:
+                features[(arch, store.size)] = feats
+        ds = feats
+        trained = head_only_model(built)
+    result = fit(trained, ds["train"], ds["val"], cfg, desc=desc, progress=opts.progress)
+    scored = {}
+    for split in ("val", "test"):
+        probs, labels, loss = predict(trained, make_loader(ds[split], cfg.batch_size, shuffle=False), cfg.device)
+        scored[split] = (probs, labels, {**classification_metrics(labels, probs.argmax(1), splits.classes),
+                                         "loss": loss})
+    config = {**opts.to_dict(), "arch": arch, "mode": mode, "seed": seed, "pretrained": pretrained,
+              "input_size": store.size, "cached_features": cached, "train_config": cfg.to_dict(),
+              "workspace": str(ws.root)}
+    # numbered when written, so runs finishing in parallel in one workspace do not take the same number
+    rid = run_id(next_run_number(ws.results_dir), *label)
+    metrics = {
+        "run_id": rid, "created": now_iso(), "code_version": code_version(),
+        "train": opts.train, "test_source": "real", "arch": arch, "mode": mode, "pretrained": pretrained,
+        "seed": seed, "classes": splits.classes,
+        "n_train": len(splits.train), "n_val": len(splits.val), "n_test": len(splits.test),
+        "val": scored["val"][2], "test": scored["test"][2],
+        "lr": result.lr, "lr_range": _lr_summary(result), "best_epoch": result.best_epoch,
+        "epochs": cfg.epochs, "history": result.history, "model": built.info,
+        "seconds": time.time() - t0, "config": config, "data": splits.info,
+    }
+    _write_run(ws, metrics, built, result, scored, splits)
+    append_summary(ws.results_dir, [summary_row(metrics)])
+    return metrics
+
+
+def _lr_summary(result: FitResult) -> dict[str, Any] | None:
+    if result.lr_range is None:
+        return None
+    return {k: result.lr_range[k] for k in ("suggested_lr", "rule", "start", "end", "steps", "lrs", "losses")}
+
+
+def _predictions_csv(ws: Workspace, scored: dict[str, Any], splits: DataSplits) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["split", "image", "true", "pred", "correct"] + [f"p_{c}" for c in splits.classes])
+    for split, samples in (("val", splits.val), ("test", splits.test)):
+        probs, labels, _ = scored[split]
+        for (path, label), p in zip(samples, probs):
+            pred = int(np.argmax(p))
+            w.writerow([split, _rel(ws.root, path), splits.classes[label], splits.classes[pred], int(pred == label)]
+                       + [f"{v:.5f}" for v in p])
+    return buf.getvalue()
+
+
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _write_run(ws: Workspace, metrics: dict[str, Any], built: BuiltModel, result: FitResult,
+               scored: dict[str, Any], splits: DataSplits) -> Path:
+    rid = metrics["run_id"]
+    title = f"{metrics['arch']} {metrics['mode']} ({metrics['pretrained']}), train {metrics['train']}, " \
+            f"seed {metrics['seed']}"
+    with atomic_dir(ws.results_dir / rid) as d:
+        atomic_write_json(d / "metrics.json", metrics)
+        atomic_write_text(d / "report.txt", report_text(metrics["val"], f"{rid} - validation (best epoch)") + "\n"
+                          + report_text(metrics["test"], f"{rid} - real test split"))
+        atomic_write_text(d / "predictions.csv", _predictions_csv(ws, scored, splits))
+        plot_confusion(metrics["test"]["confusion"], splits.classes, d / "confusion_matrix.png",
+                       f"{title}: test macro-F1 {metrics['test']['macro_f1']:.3f}")
+        plot_learning_curves(result.history, result.lr_range, result.best_epoch, d / "learning_curves.png", title)
+        write_run_record(d / "run.json", metrics["config"], seeds={"seed": metrics["seed"]},
+                         data_hashes={**splits.info, "train_files": _file_list_digest(ws, splits.train),
+                                      "val_files": _file_list_digest(ws, splits.val)})
+    return ws.results_dir / rid
+
+
+def _file_list_digest(ws: Workspace, samples: list[Sample]) -> str:
+    """Digest of which files (workspace-relative) with which labels a run used; contents are in the manifests."""
+    return sha256_bytes("\n".join(f"{_rel(ws.root, p)},{y}" for p, y in samples).encode("utf-8"))

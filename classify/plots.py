@@ -1,0 +1,81 @@
+"""Figures of one classifier run: confusion matrix (counts and row-normalised) and learning curves."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from augment.io_utils import atomic_write_bytes
+
+
+def _figure() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _figure().close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def plot_confusion(confusion: Sequence[Sequence[int]], classes: Sequence[str], path: Path, title: str) -> None:
+    """Two panels: raw counts and rows normalised to 1 (recall per class on the diagonal)."""
+    plt = _figure()
+    cm = np.asarray(confusion, dtype=float)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    n = len(classes)
+    fig, axes = plt.subplots(1, 2, figsize=(4 + 2.2 * n, 1.5 + 1.1 * n))
+    for ax, data, fmt, name in ((axes[0], cm, "{:.0f}", "counts"), (axes[1], norm, "{:.2f}", "normalized")):
+        im = ax.imshow(data, cmap="Blues", vmin=0, vmax=data.max() if data.max() > 0 else 1)
+        ax.set_xticks(range(n), classes, rotation=45, ha="right")
+        ax.set_yticks(range(n), classes)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(name)
+        thresh = data.max() / 2
+        for i in range(n):
+            for j in range(n):
+                ax.text(j, i, fmt.format(data[i, j]), ha="center", va="center",
+                        color="white" if data[i, j] > thresh else "black", fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def plot_learning_curves(history: Sequence[dict[str, float]], lr_range: dict[str, Any] | None, best_epoch: int,
+                         path: Path, title: str) -> None:
+    """Loss (train/val), val macro-F1 and accuracy per epoch, and the LR range test sweep when one ran."""
+    plt = _figure()
+    panels = 3 if lr_range and lr_range.get("lrs") else 2
+    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 3.6))
+    ep = [h["epoch"] for h in history]
+    axes[0].plot(ep, [h["train_loss"] for h in history], label="train")
+    axes[0].plot(ep, [h["val_loss"] for h in history], label="val")
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("cross-entropy")
+    axes[0].legend()
+    axes[1].plot(ep, [h["val_macro_f1"] for h in history], label="val macro-F1")
+    axes[1].plot(ep, [h["val_accuracy"] for h in history], label="val accuracy")
+    axes[1].plot(ep, [h["train_accuracy"] for h in history], label="train accuracy", alpha=0.6)
+    axes[1].axvline(best_epoch, color="gray", ls="--", lw=1, label=f"best epoch {best_epoch}")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylim(0, 1.02)
+    axes[1].legend(fontsize=8)
+    if panels == 3:
+        axes[2].semilogx(lr_range["lrs"], lr_range["losses"])
+        axes[2].axvline(lr_range["suggested_lr"], color="red", ls="--", lw=1,
+                        label=f"picked {lr_range['suggested_lr']:.2g}")
+        axes[2].set_xlabel("learning rate")
+        axes[2].set_ylabel("smoothed loss")
+        axes[2].set_title("LR range test")
+        axes[2].legend(fontsize=8)
+    fig.suptitle(title)
+    _save(fig, path)

@@ -1,0 +1,170 @@
+"""Training one classifier: SGD with momentum, LR range test, ReduceLROnPlateau, best epoch by val macro-F1."""
+from __future__ import annotations
+
+import copy
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from classify.archs import AUX_LOSS_WEIGHT, BuiltModel, output_logits, set_train_mode
+from classify.lr_range import lr_range_test
+from classify.metrics import macro_f1
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 20
+    batch_size: int = 16
+    lr: float | None = None             # None: from the LR range test
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    plateau_patience: int = 3
+    plateau_factor: float = 0.1
+    lr_range_start: float = 1e-6
+    lr_range_end: float = 1.0
+    lr_range_steps: int = 50
+    seed: int = 0
+    device: str = "cpu"
+    num_workers: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, float]]
+    best_epoch: int                     # 1-based
+    lr: float
+    lr_range: dict[str, Any] | None
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch and ask torch for deterministic kernels where it has them."""
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def make_loader(dataset: Any, batch_size: int, *, shuffle: bool, seed: int = 0, num_workers: int = 0) -> Any:
+    import torch
+    from torch.utils.data import DataLoader
+
+    gen = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=gen, num_workers=num_workers,
+                      drop_last=False)
+
+
+def classification_loss(built: BuiltModel, outputs: Any, y: Any) -> Any:
+    import torch.nn.functional as F
+
+    logits, aux = output_logits(outputs)
+    loss = F.cross_entropy(logits, y)
+    if aux is not None:
+        loss = loss + AUX_LOSS_WEIGHT * F.cross_entropy(aux, y)
+    return loss
+
+
+def predict(built: BuiltModel, loader: Any, device: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """(softmax probabilities [N, C], true labels [N], mean loss) in eval mode."""
+    import torch
+    import torch.nn.functional as F
+
+    set_train_mode(built, False)
+    probs, labels, total, n = [], [], 0.0, 0
+    with torch.no_grad():
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            logits, _ = output_logits(built.model(x))
+            total += float(F.cross_entropy(logits, y, reduction="sum"))
+            n += len(y)
+            probs.append(torch.softmax(logits.float(), 1).cpu().numpy())
+            labels.append(y.cpu().numpy())
+    return np.concatenate(probs), np.concatenate(labels), total / max(1, n)
+
+
+def _make_optimizer(built: BuiltModel, cfg: TrainConfig, lr: float) -> Any:
+    import torch
+
+    params = [p for p in built.model.parameters() if p.requires_grad]
+    return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def fit(built: BuiltModel, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, desc: str = "train",
+        progress: bool = True) -> FitResult:
+    """Train ``built.model`` in place; on return it holds the weights of the best epoch (val macro-F1)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    t0 = time.time()
+    seed_everything(cfg.seed)
+    device = cfg.device
+    model = built.model.to(device)
+    train_loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed, num_workers=cfg.num_workers)
+    val_loader = make_loader(val_ds, cfg.batch_size, shuffle=False, num_workers=cfg.num_workers)
+
+    def step_loss(batch: Any) -> Any:
+        x, y = batch
+        set_train_mode(built, True)
+        return classification_loss(built, model(x.to(device)), y.to(device))
+
+    optimizer = _make_optimizer(built, cfg, cfg.lr or cfg.lr_range_start)
+    lr_info = None
+    lr = cfg.lr
+    if lr is None:
+        lr_info = lr_range_test(model, optimizer, train_loader, step_loss, start=cfg.lr_range_start,
+                                end=cfg.lr_range_end, steps=cfg.lr_range_steps)
+        lr = float(lr_info["suggested_lr"])
+        optimizer = _make_optimizer(built, cfg, lr)   # fresh momentum buffers
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", patience=cfg.plateau_patience,
+                                                           factor=cfg.plateau_factor)
+    history: list[dict[str, float]] = []
+    best_f1, best_epoch, best_state = -1.0, 0, None
+    for epoch in range(1, cfg.epochs + 1):
+        te = time.time()
+        cur_lr = optimizer.param_groups[0]["lr"]
+        total, correct, n = 0.0, 0, 0
+        bar = tqdm(train_loader, desc=f"{desc} epoch {epoch}/{cfg.epochs}", leave=False, file=sys.stderr,
+                   disable=not progress, unit="batch")
+        for x, y in bar:
+            x, y = x.to(device), y.to(device)
+            set_train_mode(built, True)
+            optimizer.zero_grad(set_to_none=True)
+            outputs = model(x)
+            loss = classification_loss(built, outputs, y)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(y)
+            correct += int((output_logits(outputs)[0].argmax(1) == y).sum())
+            n += len(y)
+            bar.set_postfix(loss=f"{total / n:.3f}")
+        probs, labels, val_loss = predict(built, val_loader, device)
+        val_f1 = macro_f1(labels, probs.argmax(1), probs.shape[1])
+        scheduler.step(val_loss)
+        history.append({"epoch": epoch, "lr": cur_lr, "train_loss": total / max(1, n),
+                        "train_accuracy": correct / max(1, n), "val_loss": val_loss, "val_macro_f1": val_f1,
+                        "val_accuracy": float((probs.argmax(1) == labels).mean()), "seconds": time.time() - te})
+        if val_f1 > best_f1:
+            best_f1, best_epoch = val_f1, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        if progress:
+            h = history[-1]
+            tqdm.write(f"{desc} epoch {epoch}/{cfg.epochs}: train loss {h['train_loss']:.3f}, val loss "
+                       f"{val_loss:.3f}, val macro-F1 {val_f1:.3f}, lr {cur_lr:.2g} ({h['seconds']:.1f} s)",
+                       file=sys.stderr)
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return FitResult(history, best_epoch, lr, lr_info, time.time() - t0)

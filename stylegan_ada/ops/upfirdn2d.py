@@ -1,0 +1,171 @@
+"""Upsample, pad, FIR-filter and downsample 2D images (`upfirdn2d`), with a pure-PyTorch reference path.
+
+Semantics, per channel: insert `up-1` zeros after each pixel, pad (negative = crop), convolve with the filter `f`
+(true convolution unless `flip_filter`), keep every `down`-th pixel. Padding is given w.r.t. the upsampled image as
+an int, `[x, y]` or `[x0, x1, y0, y1]`.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from stylegan_ada.ops._dispatch import cuda_function
+
+Padding = int | Sequence[int]
+Scaling = int | Sequence[int]
+
+
+def parse_scaling(scaling: Scaling) -> tuple[int, int]:
+    """(sx, sy) from an int or a pair; each >= 1."""
+    sx, sy = (scaling, scaling) if isinstance(scaling, int) else tuple(scaling)
+    if not (isinstance(sx, int) and isinstance(sy, int) and sx >= 1 and sy >= 1):
+        raise ValueError(f"scaling factors must be integers >= 1, got {scaling!r}")
+    return sx, sy
+
+
+def parse_padding(padding: Padding) -> tuple[int, int, int, int]:
+    """(x0, x1, y0, y1) from an int, `[x, y]` or `[x0, x1, y0, y1]`."""
+    if isinstance(padding, int):
+        padding = [padding, padding]
+    padding = [int(p) for p in padding]
+    if len(padding) == 2:
+        padding = [padding[0], padding[0], padding[1], padding[1]]
+    if len(padding) != 4:
+        raise ValueError(f"padding must be an int, [x, y] or [x0, x1, y0, y1], got {padding!r}")
+    return padding[0], padding[1], padding[2], padding[3]
+
+
+def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
+    """(width, height) of a 1D (separable) or 2D filter; (1, 1) for None."""
+    if f is None:
+        return 1, 1
+    if f.ndim not in (1, 2):
+        raise ValueError(f"filter must be 1D or 2D, got shape {tuple(f.shape)}")
+    return int(f.shape[-1]), int(f.shape[0])
+
+
+def setup_filter(f, device: torch.device | str | None = None, normalize: bool = True, flip_filter: bool = False,
+                 gain: float = 1, separable: bool | None = None) -> torch.Tensor:
+    """A float32 FIR filter for `upfirdn2d` from a list/array/tensor (None = identity).
+
+    1D taps become their 2D outer product unless `separable` (default: separable only for >= 8 taps).
+    `normalize` makes the DC gain 1; `gain` scales the overall signal magnitude. `device=None`: the default device.
+    """
+    f = torch.as_tensor(1 if f is None else f, dtype=torch.float32)
+    if f.ndim == 0:
+        f = f.reshape(1)
+    if f.ndim not in (1, 2) or f.numel() == 0:
+        raise ValueError(f"filter must be a non-empty scalar, 1D or 2D array, got shape {tuple(f.shape)}")
+    if separable is None:
+        separable = f.ndim == 1 and f.numel() >= 8
+    if f.ndim == 1 and not separable:
+        f = torch.outer(f, f)
+    if f.ndim != (1 if separable else 2):
+        raise ValueError("a 2D filter cannot be made separable")
+    if normalize:
+        f = f / f.sum()
+    if flip_filter:
+        f = f.flip(list(range(f.ndim)))
+    f = f * (gain ** (f.ndim / 2))
+    return f if device is None else f.to(device=device)
+
+
+def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: Scaling = 1, down: Scaling = 1, padding: Padding = 0,
+              flip_filter: bool = False, gain: float = 1, impl: str = "auto") -> torch.Tensor:
+    """Pad, upsample, filter and downsample a batch `[N, C, H, W]` of images (see module docstring)."""
+    if not isinstance(x, torch.Tensor) or x.ndim != 4:
+        raise ValueError("upfirdn2d: x must be a 4D tensor [N, C, H, W]")
+    cuda_op = cuda_function("upfirdn2d", x, impl)
+    if cuda_op is not None:
+        return cuda_op(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+    return upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+
+
+def _depthwise(x: torch.Tensor, f: torch.Tensor, stride: tuple[int, int] = (1, 1), padding: tuple[int, int] = (0, 0),
+               transpose: bool = False) -> torch.Tensor:
+    """Apply the same 2D kernel `f` [kh, kw] to every channel (correlation, or its adjoint if `transpose`)."""
+    channels = x.shape[1]
+    weight = f[None, None].expand(channels, 1, *f.shape)
+    if transpose:
+        return F.conv_transpose2d(x, weight, stride=stride, groups=channels)
+    return F.conv2d(x, weight, stride=stride, padding=padding, groups=channels)
+
+
+def upfirdn2d_ref(x: torch.Tensor, f: torch.Tensor | None, up: Scaling = 1, down: Scaling = 1,
+                  padding: Padding = 0, flip_filter: bool = False, gain: float = 1) -> torch.Tensor:
+    """Reference implementation with standard PyTorch ops (any order of gradients w.r.t. x).
+
+    Upsampling uses a strided transposed convolution (no explicit zero insertion), downsampling a strided
+    convolution, and a 1D filter is applied as two 1D passes.
+    """
+    if f is None:
+        f = torch.ones([1, 1], dtype=torch.float32, device=x.device)
+    upx, upy = parse_scaling(up)
+    downx, downy = parse_scaling(down)
+    px0, px1, py0, py1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+
+    f = (f * (gain ** (f.ndim / 2))).to(device=x.device, dtype=x.dtype)
+    if f.ndim == 1:  # separable: horizontal pass, then vertical pass, each with half the gain exponent
+        x = _upfirdn_2d_kernel(x, f[None, :], upx, 1, downx, 1, px0, px1, 0, 0, flip_filter)
+        return _upfirdn_2d_kernel(x, f[:, None], 1, upy, 1, downy, 0, 0, py0, py1, flip_filter)
+    return _upfirdn_2d_kernel(x, f, upx, upy, downx, downy, px0, px1, py0, py1, flip_filter)
+
+
+def _upfirdn_2d_kernel(x: torch.Tensor, f: torch.Tensor, upx: int, upy: int, downx: int, downy: int,
+                       px0: int, px1: int, py0: int, py1: int, flip_filter: bool) -> torch.Tensor:
+    fh, fw = f.shape
+    if upx > 1 or upy > 1:
+        # conv_transpose2d(x, f, stride=up) is the full convolution of the zero-inserted image with f; output
+        # pixel i of the padded valid convolution is its pixel i + f - 1 - pad0, hence the shifted pad/crop below.
+        kernel = f.flip([0, 1]) if flip_filter else f
+        x = _depthwise(x, kernel, stride=(upy, upx), transpose=True)
+        x = F.pad(x, [px0 - fw + 1, px1 + upx - fw, py0 - fh + 1, py1 + upy - fh])
+        if downx > 1 or downy > 1:
+            x = x[:, :, ::downy, ::downx]
+        return x
+    kernel = f if flip_filter else f.flip([0, 1])  # conv2d correlates; a true convolution flips the kernel
+    identity = fh == 1 and fw == 1 and float(kernel) == 1.0
+    conv_padding = (0, 0)
+    if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0 and not identity:
+        conv_padding = (py0, px0)  # let the convolution pad: no padded copy of x
+    elif px0 or px1 or py0 or py1:
+        x = F.pad(x, [px0, px1, py0, py1])
+    if identity:
+        return x[:, :, ::downy, ::downx] if (downx > 1 or downy > 1) else x
+    return _depthwise(x, kernel, stride=(downy, downx), padding=conv_padding)
+
+
+def filter2d(x: torch.Tensor, f: torch.Tensor | None, padding: Padding = 0, flip_filter: bool = False,
+             gain: float = 1, impl: str = "auto") -> torch.Tensor:
+    """Filter with `f`, padded so that the output has the input's size (plus `padding`)."""
+    px0, px1, py0, py1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+    p = [px0 + fw // 2, px1 + (fw - 1) // 2, py0 + fh // 2, py1 + (fh - 1) // 2]
+    return upfirdn2d(x, f, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
+
+
+def upsample2d(x: torch.Tensor, f: torch.Tensor | None, up: Scaling = 2, padding: Padding = 0,
+               flip_filter: bool = False, gain: float = 1, impl: str = "auto") -> torch.Tensor:
+    """Upsample by `up` with filter `f`; the output is `up` times the input size (plus `padding`)."""
+    upx, upy = parse_scaling(up)
+    px0, px1, py0, py1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+    p = [px0 + (fw + upx - 1) // 2, px1 + (fw - upx) // 2, py0 + (fh + upy - 1) // 2, py1 + (fh - upy) // 2]
+    return upfirdn2d(x, f, up=up, padding=p, flip_filter=flip_filter, gain=gain * upx * upy, impl=impl)
+
+
+def downsample2d(x: torch.Tensor, f: torch.Tensor | None, down: Scaling = 2, padding: Padding = 0,
+                 flip_filter: bool = False, gain: float = 1, impl: str = "auto") -> torch.Tensor:
+    """Downsample by `down` with filter `f`; the output is the input size divided by `down` (plus `padding`)."""
+    downx, downy = parse_scaling(down)
+    px0, px1, py0, py1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+    p = [px0 + (fw - downx + 1) // 2, px1 + (fw - downx) // 2, py0 + (fh - downy + 1) // 2, py1 + (fh - downy) // 2]
+    return upfirdn2d(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
+
+
+__all__ = ["setup_filter", "upfirdn2d", "upfirdn2d_ref", "filter2d", "upsample2d", "downsample2d",
+           "parse_padding", "parse_scaling", "filter_size"]

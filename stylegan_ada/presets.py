@@ -1,0 +1,151 @@
+"""Training configurations: network kwargs + hyper-parameters, following the reference's `--cfg` presets.
+
+`auto` reproduces the reference heuristics from resolution and GPU count (at 256 px on 1 GPU: batch 16, mbstd
+group 4, channel_base 16384, lr 0.0025, gamma 0.8192, EMA 5 kimg, 2 mapping layers); `paper256` etc. are the fixed
+reference configs; `tiny` is ours: a few channels at <= 64 px, for CPU tests and the demo.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+PRESETS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "tiny")
+TINY_MAX_RESOLUTION = 64
+
+# Reference facts (train.py cfg_specs); -1 = computed by the `auto` heuristics.
+_SPECS: dict[str, dict[str, Any]] = {
+    "auto": dict(ref_gpus=-1, kimg=25000, mb=-1, mbstd=-1, fmaps=-1, lrate=-1, gamma=-1, ema=-1, ramp=0.05, map=2),
+    "stylegan2": dict(ref_gpus=8, kimg=25000, mb=32, mbstd=4, fmaps=1, lrate=0.002, gamma=10, ema=10, ramp=None,
+                      map=8),
+    "paper256": dict(ref_gpus=8, kimg=25000, mb=64, mbstd=8, fmaps=0.5, lrate=0.0025, gamma=1, ema=20, ramp=None,
+                     map=8),
+    "paper512": dict(ref_gpus=8, kimg=25000, mb=64, mbstd=8, fmaps=1, lrate=0.0025, gamma=0.5, ema=20, ramp=None,
+                     map=8),
+    "paper1024": dict(ref_gpus=8, kimg=25000, mb=32, mbstd=4, fmaps=1, lrate=0.002, gamma=2, ema=10, ramp=None,
+                      map=8),
+    "cifar": dict(ref_gpus=2, kimg=100000, mb=64, mbstd=32, fmaps=1, lrate=0.0025, gamma=0.01, ema=500, ramp=0.05,
+                  map=2),
+    "tiny": dict(ref_gpus=-1, kimg=200, mb=8, mbstd=4, fmaps=1 / 32, lrate=0.0025, gamma=-1, ema=-1, ramp=0.05,
+                 map=2),
+}
+_TINY_NETWORK = dict(z_dim=64, w_dim=64, channel_max=32, num_fp16_res=0)
+
+# Overrides that replace a top-level key, and those that go into the network kwargs.
+_TOP_LEVEL = ("batch", "gamma", "kimg", "lr", "ema_kimg", "ema_rampup", "mbstd_group", "map_layers", "fmaps",
+              "channel_max", "pl_weight", "style_mixing_prob", "z_dim", "w_dim")
+_NETWORK = ("c_dim", "img_channels", "num_fp16_res", "conv_clamp", "freeze_layers", "cmap_dim")
+
+
+class PresetError(ValueError):
+    """An unknown preset, an unusable resolution/GPU count or an invalid override (message says how to fix)."""
+
+
+def _auto_spec(spec: dict[str, Any], resolution: int, gpus: int) -> None:
+    """The reference's `auto` heuristics, in place."""
+    spec["ref_gpus"] = gpus
+    spec["mb"] = max(min(gpus * min(4096 // resolution, 32), 64), gpus)  # keeps GPU memory at bay
+    spec["mbstd"] = min(spec["mb"] // gpus, 4)  # fixed group size keeps other hyper-parameters predictable
+    spec["fmaps"] = 1 if resolution >= 512 else 0.5
+    spec["lrate"] = 0.002 if resolution >= 1024 else 0.0025
+    spec["gamma"] = 0.0002 * (resolution ** 2) / spec["mb"]
+    spec["ema"] = spec["mb"] * 10 / 32
+
+
+def _validate(cfg: str, resolution: int, gpus: int) -> None:
+    if cfg not in PRESETS:
+        raise PresetError(f"unknown preset {cfg!r}; choose one of {', '.join(PRESETS)}")
+    if not isinstance(resolution, int) or resolution < 4 or resolution & (resolution - 1):
+        raise PresetError(f"resolution must be a power of two >= 4, got {resolution!r}; resize the images")
+    if not isinstance(gpus, int) or gpus < 1:
+        raise PresetError(f"gpus must be a positive integer, got {gpus!r}")
+    if cfg == "tiny" and resolution > TINY_MAX_RESOLUTION:
+        raise PresetError(f"preset 'tiny' is for <= {TINY_MAX_RESOLUTION} px images, got {resolution}; "
+                          "use 'auto' for larger images")
+
+
+def _base(cfg: str, resolution: int, gpus: int) -> dict[str, Any]:
+    """Top-level hyper-parameters of a preset before overrides."""
+    spec = dict(_SPECS[cfg])
+    if cfg == "auto":
+        _auto_spec(spec, resolution, gpus)
+    if cfg == "tiny":
+        spec["ref_gpus"] = gpus
+        spec["mb"] = max(spec["mb"], gpus)
+        spec["gamma"] = 0.0002 * (resolution ** 2) / spec["mb"]
+        spec["ema"] = spec["mb"] * 10 / 32
+    tiny = cfg == "tiny"
+    return dict(
+        cfg=cfg, resolution=resolution, gpus=gpus, ref_gpus=spec["ref_gpus"], kimg=spec["kimg"],
+        batch=spec["mb"], batch_gpu=spec["mb"] // spec["ref_gpus"], lr=spec["lrate"], gamma=spec["gamma"],
+        ema_kimg=spec["ema"], ema_rampup=spec["ramp"], mbstd_group=spec["mbstd"], map_layers=spec["map"],
+        fmaps=spec["fmaps"], channel_max=_TINY_NETWORK["channel_max"] if tiny else 512,
+        z_dim=_TINY_NETWORK["z_dim"] if tiny else 512, w_dim=_TINY_NETWORK["w_dim"] if tiny else 512,
+        pl_weight=0 if cfg == "cifar" else 2, style_mixing_prob=0 if cfg == "cifar" else 0.9,
+        G_reg_interval=4, D_reg_interval=16, pl_batch_shrink=2, pl_decay=0.01,
+    )
+
+
+def _apply_overrides(p: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Top-level overrides in place; returns the network-level ones. `None` values mean "not given"."""
+    unknown = sorted(set(overrides) - set(_TOP_LEVEL) - set(_NETWORK))
+    if unknown:
+        raise PresetError(f"unknown preset override(s) {', '.join(unknown)}; "
+                          f"allowed: {', '.join(_TOP_LEVEL + _NETWORK)}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "batch" in given:
+        batch = given["batch"]
+        if not isinstance(batch, int) or batch < 1 or batch % p["gpus"]:
+            raise PresetError(f"batch must be a positive multiple of the GPU count ({p['gpus']}), got {batch!r}")
+        p["batch_gpu"] = batch // p["gpus"]
+    for key in ("gamma", "lr", "ema_kimg", "pl_weight", "style_mixing_prob"):
+        if key in given and not (isinstance(given[key], (int, float)) and given[key] >= 0):
+            raise PresetError(f"{key} must be a non-negative number, got {given[key]!r}")
+    for key in ("kimg", "mbstd_group", "map_layers", "channel_max", "z_dim", "w_dim"):
+        if key in given and not (isinstance(given[key], int) and given[key] >= 1):
+            raise PresetError(f"{key} must be a positive integer, got {given[key]!r}")
+    p.update({k: v for k, v in given.items() if k in _TOP_LEVEL})
+    return {k: v for k, v in given.items() if k in _NETWORK}
+
+
+def _network_kwargs(p: dict[str, Any], net: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(G_kwargs, D_kwargs) ready for `Generator(**G_kwargs)` / `Discriminator(**D_kwargs)`."""
+    channel_base = int(p["fmaps"] * 32768)
+    common = dict(channel_base=channel_base, channel_max=p["channel_max"],
+                  num_fp16_res=net.get("num_fp16_res", 0 if p["cfg"] == "tiny" else 4),
+                  conv_clamp=net.get("conv_clamp", 256))  # clamping keeps fp16 activations from overflowing
+    c_dim, img_channels = net.get("c_dim", 0), net.get("img_channels", 3)
+    g_kwargs = dict(z_dim=p["z_dim"], c_dim=c_dim, w_dim=p["w_dim"], img_resolution=p["resolution"],
+                    img_channels=img_channels, mapping_kwargs=dict(num_layers=p["map_layers"]),
+                    synthesis_kwargs=dict(common))
+    d_kwargs = dict(c_dim=c_dim, img_resolution=p["resolution"], img_channels=img_channels, **common,
+                    block_kwargs={}, mapping_kwargs={}, epilogue_kwargs=dict(mbstd_group_size=p["mbstd_group"]))
+    if p["cfg"] == "cifar":
+        d_kwargs["architecture"] = "orig"
+    if net.get("freeze_layers"):
+        d_kwargs["block_kwargs"]["freeze_layers"] = net["freeze_layers"]
+    if "cmap_dim" in net:
+        d_kwargs["cmap_dim"] = net["cmap_dim"]
+    return g_kwargs, d_kwargs
+
+
+def resolve(cfg: str, resolution: int, gpus: int = 1, **overrides: Any) -> dict[str, Any]:
+    """Network kwargs and training hyper-parameters of preset `cfg` at `resolution` px on `gpus` GPUs.
+
+    Keys: cfg, resolution, gpus, G_kwargs, D_kwargs, G_opt_kwargs, D_opt_kwargs, batch, batch_gpu, lr, gamma,
+    ema_kimg, ema_rampup, mbstd_group, map_layers, fmaps, kimg, pl_weight, style_mixing_prob, G_reg_interval,
+    D_reg_interval, ... Overrides (None = not given): batch, gamma, kimg, lr, ema_kimg, ema_rampup, mbstd_group,
+    map_layers, fmaps, channel_max, pl_weight, style_mixing_prob, z_dim, w_dim, and for the networks c_dim,
+    img_channels, num_fp16_res, conv_clamp, freeze_layers, cmap_dim. As in the reference, overriding `batch` leaves
+    the batch-derived heuristics (gamma, EMA, mbstd group) as they were.
+    """
+    _validate(cfg, resolution, gpus)
+    p = _base(cfg, resolution, gpus)
+    net = _apply_overrides(p, overrides)
+    group = min(p["mbstd_group"], p["batch_gpu"])
+    if p["batch_gpu"] % group:
+        raise PresetError(f"the per-GPU batch {p['batch_gpu']} must be divisible by the minibatch-std group "
+                          f"size {p['mbstd_group']}; change batch or mbstd_group")
+    p["G_kwargs"], p["D_kwargs"] = _network_kwargs(p, net)
+    opt = dict(lr=p["lr"], betas=[0, 0.99], eps=1e-8)
+    p["G_opt_kwargs"], p["D_opt_kwargs"] = dict(opt), copy.deepcopy(opt)
+    return p

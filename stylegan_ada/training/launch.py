@@ -1,0 +1,187 @@
+"""Starting a training job in one process, in N spawned processes (``--gpus N``), or under torchrun.
+
+A :class:`Job` is plain data (picklable, JSON-able), so spawned workers rebuild everything themselves.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from stylegan_ada.training.distributed import SINGLE, DistContext
+
+RESULT_NAME = ".result.json"
+
+
+@dataclass
+class Job:
+    options: dict[str, Any]
+    run_dir: str
+    image_paths: list[str]
+    labels: list[int]
+    class_names: list[str]
+    resolution: int
+    training_set_kwargs: dict[str, Any]
+    device: str = "cpu"
+    init_from: str | None = None
+    init_missing: str | None = None       # why the transfer source is unavailable (only fatal on a fresh start)
+    workers: int = 1
+    show_progress: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class RunLog:
+    """Status lines to stdout and appended to the run's log.txt."""
+
+    def __init__(self, run_dir: str | Path, enabled: bool = True):
+        self.path = Path(run_dir) / "log.txt"
+        self.enabled = enabled
+
+    def __call__(self, line: str) -> None:
+        if not self.enabled:
+            return
+        print(line, flush=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+
+def cpu_threads(world_size: int) -> int:
+    """Torch threads per process for CPU training: half the cores, shared by the processes.
+
+    Tiny convolutions gain little from more threads and lose a lot when the cores are oversubscribed (6x slower
+    measured on a busy 2-core machine). OMP_NUM_THREADS, when set, wins.
+    """
+    if os.environ.get("OMP_NUM_THREADS"):
+        return int(os.environ["OMP_NUM_THREADS"])
+    return max(1, (os.cpu_count() or 1) // (2 * world_size))
+
+
+def load_data(job: Job, show_progress: bool):
+    """The job's images as an ImageSet (uint8 in memory), with a progress bar."""
+    from tqdm import tqdm
+
+    from stylegan_ada.training.data import ImageSet, load_images, one_hot
+
+    with tqdm(total=len(job.image_paths), unit="img", desc="load images", file=sys.stderr,
+              disable=not show_progress, leave=False) as bar:
+        images = load_images(job.image_paths, job.resolution, workers=job.workers, progress=bar.update)
+    c_dim = len(job.class_names) if job.labels else 0
+    labels = one_hot(job.labels, c_dim) if c_dim else one_hot([0] * len(job.image_paths), 0)
+    return ImageSet(images, labels, mirror=bool(job.options.get("mirror")), class_names=list(job.class_names))
+
+
+def run_job(job: Job, ctx: DistContext = SINGLE, *, log: Callable[[str], None] | None = None,
+            source: Any = None) -> Any:
+    """Train ``job`` in this process (as rank ``ctx.rank``); returns the RunResult.
+
+    The caller holds the run's lock (:class:`~stylegan_ada.training.control.RunLock`) for the whole job.
+    """
+    from stylegan_ada.training import training_loop
+    from stylegan_ada.training.control import StopRequest
+    from stylegan_ada.training.options import TrainingOptions
+    from stylegan_ada.training.run_dir import state_tags
+
+    import torch
+
+    options = TrainingOptions.from_dict(job.options)
+    run_dir = Path(job.run_dir)
+    device = torch.device(job.device)
+    if device.type == "cuda" and ctx.enabled:
+        device = torch.device("cuda", ctx.local_rank)
+    log = log or RunLog(run_dir, enabled=ctx.is_main)
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_threads(ctx.world_size))
+    if job.init_missing and not state_tags(run_dir):
+        raise training_loop.TrainingError(job.init_missing)
+    data = load_data(job, job.show_progress and ctx.is_main)
+    inputs = training_loop.RunInputs(data, job.training_set_kwargs, init_from=job.init_from, init_source=source)
+    with StopRequest() as stop:
+        return training_loop.run(options, run_dir, inputs, device=device, ctx=ctx, log=log,
+                                 show_progress=job.show_progress, stop=stop)
+
+
+# ---------------------------------------------------------------------------------------------- several processes
+def _write_result(run_dir: Path, payload: dict[str, Any]) -> None:
+    from stylegan_ada.fileio import atomic_write_chunks
+
+    atomic_write_chunks(run_dir / RESULT_NAME, [json.dumps(payload).encode("utf-8")])
+
+
+def _worker(rank: int, job: Job, world_size: int, init_file: str, backend: str) -> None:
+    from stylegan_ada.training.distributed import init_process_group, shutdown
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # replaced by StopRequest inside run_job
+    ctx = init_process_group(backend, rank=rank, world_size=world_size, init_method=f"file://{init_file}")
+    try:
+        result = run_job(job, ctx)
+        if ctx.is_main:
+            _write_result(Path(job.run_dir), {"status": result.status, "cur_nimg": result.cur_nimg,
+                                              "network_snapshot": str(result.network_snapshot or ""),
+                                              "resumed_from": result.resumed_from})
+    except (ValueError, RuntimeError, OSError) as exc:
+        if ctx.is_main:
+            _write_result(Path(job.run_dir), {"status": "error", "message": str(exc).splitlines()[0]})
+        sys.exit(2)
+    finally:
+        shutdown()
+
+
+def spawn(job: Job, nprocs: int) -> dict[str, Any]:
+    """Run ``job`` in ``nprocs`` fresh processes (gloo on CPU, nccl on CUDA); returns rank 0's result dict.
+
+    SIGTERM to this process is forwarded to the workers (they write a final snapshot); a terminal's SIGINT reaches
+    them directly.
+    """
+    import torch.multiprocessing as mp
+
+    run_dir = Path(job.run_dir)
+    (run_dir / RESULT_NAME).unlink(missing_ok=True)
+    backend = "nccl" if job.device.startswith("cuda") else "gloo"
+    fd, init_file = tempfile.mkstemp(prefix=".ddp-init-", dir=run_dir)
+    os.close(fd)
+    os.unlink(init_file)
+    # CUDA needs fresh interpreters; CPU workers (gloo) can be forked from this process, which has not started
+    # any compute threads yet, and so skip re-importing torch.
+    method = "fork" if backend == "gloo" and "fork" in mp.get_all_start_methods() else "spawn"
+    context = mp.start_processes(_worker, args=(job, nprocs, init_file, backend), nprocs=nprocs, join=False,
+                                 start_method=method)
+
+    def forward(signum: int, frame: Any) -> None:
+        for p in context.processes:
+            if p.is_alive():
+                os.kill(p.pid, signum)
+
+    previous = {s: signal.signal(s, h) for s, h in ((signal.SIGTERM, forward), (signal.SIGINT, signal.SIG_IGN))}
+    try:
+        while True:
+            try:
+                if context.join():
+                    break
+            except mp.ProcessExitedException:
+                break
+            except mp.ProcessRaisedException as exc:
+                last = str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)
+                return {"status": "error", "message": f"a training process failed: {last}"}
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        for p in context.processes:
+            if p.is_alive():
+                p.kill()
+        Path(init_file).unlink(missing_ok=True)
+    path = run_dir / RESULT_NAME
+    if not path.is_file():
+        codes = [p.exitcode for p in context.processes]
+        return {"status": "error", "message": f"training processes exited with codes {codes} and no result"}
+    result = json.loads(path.read_text(encoding="utf-8"))
+    path.unlink(missing_ok=True)
+    return result
+
+
+def job_to_dict(job: Job) -> dict[str, Any]:
+    return asdict(job)

@@ -1,0 +1,48 @@
+"""Helpers for generation/novelty tests: tiny generators saved as run snapshots in a test workspace."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from augment.workspace import Workspace
+from helpers import make_image_workspace
+
+RESOLUTION = 32
+
+
+def tiny_generator(*, c_dim: int = 0, seed: int = 0, resolution: int = RESOLUTION) -> torch.nn.Module:
+    """The `tiny` preset's generator with random weights (seeded)."""
+    from stylegan_ada import presets
+    from stylegan_ada.networks import Generator
+
+    kwargs = copy.deepcopy(presets.resolve("tiny", resolution)["G_kwargs"])
+    kwargs["c_dim"] = c_dim
+    torch.manual_seed(seed)
+    return Generator(**kwargs).eval()
+
+
+def save_tiny_snapshot(path: Path, *, c_dim: int = 0, seed: int = 0, resolution: int = RESOLUTION,
+                       extra: dict[str, Any] | None = None,
+                       training_set_kwargs: dict[str, Any] | None = None) -> Path:
+    from stylegan_ada.checkpoint import save_snapshot
+
+    G = tiny_generator(c_dim=c_dim, seed=seed, resolution=resolution)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_snapshot(path, G=G, G_ema=copy.deepcopy(G), extra=extra or {}, training_set_kwargs=training_set_kwargs)
+    return path
+
+
+def snapshot_path(ws: Workspace, cls: str | None, run: str = "00000-tiny", tag: str = "000004") -> Path:
+    return ws.runs_dir(cls) / run / f"network-snapshot-{tag}.safetensors"
+
+
+def trained_workspace(root: Path, classes: Sequence[str] = ("a", "b", "c"), trained: Sequence[str] = ("a", "b"),
+                      **kwargs: Any) -> Workspace:
+    """A test workspace whose ``trained`` classes each have one tiny snapshot under runs/<class>/00000-tiny/."""
+    ws = make_image_workspace(root, classes, resolution=RESOLUTION, **kwargs)
+    for i, cls in enumerate(trained):
+        save_tiny_snapshot(snapshot_path(ws, cls), seed=i, extra={"class": cls, "kimg": 4})
+    return ws

@@ -1,0 +1,87 @@
+"""ADA p heuristic: direction and size of the steps, interval, clamping, exact resume via state_dict."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from stylegan_ada.ada import AdaController
+from stylegan_ada.augment_pipe import make_augment_pipe
+
+
+def run(ctl: AdaController, pipe, logit_batches: list[torch.Tensor]) -> list[float]:
+    ps = []
+    for logits in logit_batches:
+        ctl.accumulate(logits)
+        ctl.end_minibatch(pipe)
+        ps.append(pipe.p.item())
+    return ps
+
+
+def test_p_rises_when_d_overfits_and_falls_otherwise():
+    pipe = make_augment_pipe("bgc", p=0.0)
+    ctl = AdaController(target=0.6, ada_kimg=500, interval=4, batch=16)
+    step = 16 * 4 / (500 * 1000)
+    assert ctl.step_size == pytest.approx(step)
+    overfit = torch.ones(16)  # every real judged real: r_t = 1 > 0.6
+    ps = run(ctl, pipe, [overfit] * 8)
+    assert ps[:3] == [0.0, 0.0, 0.0]  # adjusted only every `interval` minibatches
+    assert ps[3] == pytest.approx(step) and ps[7] == pytest.approx(2 * step)
+    assert ctl.r_t == 1.0 and ctl.adjustments == 2
+    mixed = torch.tensor([1.0] * 8 + [-1.0] * 8)  # r_t = 0 < 0.6
+    ps = run(ctl, pipe, [mixed] * 12)
+    assert ps[3] == pytest.approx(step) and ps[7] == 0.0 and ps[11] == 0.0  # clamped at 0
+
+
+def test_p_can_exceed_one_and_target_hit_exactly_keeps_p():
+    pipe = make_augment_pipe("bgc", p=0.99)
+    ctl = AdaController(target=0.5, ada_kimg=1, interval=1, batch=4)  # step 0.004
+    run(ctl, pipe, [torch.ones(4)] * 5)
+    assert pipe.p.item() == pytest.approx(1.01, abs=1e-6)  # like the reference: no upper clamp
+    before = pipe.p.item()
+    run(ctl, pipe, [torch.tensor([2.0, 0.5, 3.0, -0.1])])  # signs 1, 1, 1, -1: r_t = 0.5 = target
+    assert pipe.p.item() == before
+    assert ctl.end_minibatch(pipe) and pipe.p.item() == before  # nothing accumulated in the interval: no change
+    assert ctl.r_t == 0.5
+
+
+def test_state_dict_resume_is_exact():
+    torch.manual_seed(0)
+    batches = [torch.randn(8) + 0.4 * torch.sin(torch.tensor(i / 5.0)) for i in range(40)]
+    pipe_a = make_augment_pipe("bgc", p=0.1)
+    ctl_a = AdaController(target=0.6, ada_kimg=2, interval=4, batch=8)
+    full = run(ctl_a, pipe_a, batches)
+
+    pipe_b = make_augment_pipe("bgc", p=0.1)
+    ctl_b = AdaController(target=0.6, ada_kimg=2, interval=4, batch=8)
+    run(ctl_b, pipe_b, batches[:18])  # interrupted mid-interval (18 % 4 == 2)
+    state, p_saved = ctl_b.state_dict(), pipe_b.state_dict()
+    assert isinstance(state["sign_sum"], float) and state["count"] == 16
+
+    pipe_c = make_augment_pipe("bgc")
+    pipe_c.load_state_dict(p_saved)
+    ctl_c = AdaController(target=0.6, ada_kimg=2, interval=4, batch=8)
+    ctl_c.load_state_dict(state)
+    resumed = run(ctl_c, pipe_c, batches[18:])
+    assert resumed == full[18:]
+    assert ctl_c.state_dict() == ctl_a.state_dict()
+
+
+def test_rejects_bad_settings():
+    with pytest.raises(ValueError, match="target"):
+        AdaController(target=1.5)
+    with pytest.raises(ValueError):
+        AdaController(ada_kimg=0)
+
+
+def test_all_reduce_path_under_torch_distributed():
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        pipe = make_augment_pipe("bgc", p=0.0)
+        ctl = AdaController(target=0.6, ada_kimg=1, interval=2, batch=4)
+        run(ctl, pipe, [torch.ones(4), -torch.ones(4)])  # r_t = 0 -> p stays clamped at 0
+        run(ctl, pipe, [torch.ones(4), torch.ones(4)])
+        assert ctl.r_t == 1.0 and pipe.p.item() == pytest.approx(0.008)
+    finally:
+        dist.destroy_process_group()

@@ -1,0 +1,89 @@
+"""`augment generate` refuses bad input with one clear line (exit 2) and leaves earlier output untouched."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from augment.cli import cli
+from augment.workspace import Workspace
+from helpers_generate import save_tiny_snapshot, trained_workspace
+
+
+@pytest.fixture(scope="module")
+def base_ws(tmp_path_factory):
+    return trained_workspace(tmp_path_factory.mktemp("generr") / "ws")
+
+
+@pytest.fixture()
+def ws(base_ws, tmp_path):
+    shutil.copytree(base_ws.root, tmp_path / "ws")
+    return Workspace.load(tmp_path / "ws")
+
+
+def generate(ws, *args):
+    return CliRunner().invoke(cli, ["generate", "-w", str(ws.root), "-q", *args])
+
+
+def assert_user_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    line = [ln for ln in result.output.splitlines() if ln.startswith("error: ")]
+    assert len(line) == 1 and "Traceback" not in result.output, result.output
+    for fragment in fragments:
+        assert fragment in line[0], line[0]
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--n", "0"], ["--n must be a positive number"]),
+    (["--n", "-3"], ["--n must be a positive number"]),
+    (["--seeds", "4,4"], ["seed twice"]),
+    (["--seeds", "x"], ["--seeds must be"]),
+    (["--classes", "nope"], ["unknown class 'nope'"]),
+    (["--device", "cuda:99"], ["--device cuda:99"]),
+    (["--audio"], ["--audio needs a workspace of mel spectrograms"]),
+    (["--cond"], ["no trained conditional model", "--cond"]),
+    (["--run", "runs/a/nothing"], ["does not exist"]),
+    (["--pick", "best"], ["no FID in stats.jsonl", "--metrics fid"]),
+    (["--trunc", "nan"], ["--trunc must be a finite number"]),
+])
+def test_bad_options(ws, args, fragments):
+    assert_user_error(generate(ws, *args), *fragments)
+
+
+def test_untrained_class_names_the_class_and_the_train_command(ws):
+    assert_user_error(generate(ws, "--classes", "a,c"), "no trained model for class 'c'",
+                      f"augment train --workspace {ws.root} --class c")
+    shutil.rmtree(ws.root / "runs")
+    assert_user_error(generate(ws), "no trained model", "augment train --workspace")
+
+
+def test_snapshot_of_another_resolution(ws, tmp_path):
+    other = save_tiny_snapshot(tmp_path / "network-snapshot-000001.safetensors", resolution=16)
+    assert_user_error(generate(ws, "--snapshot", str(other), "--classes", "a"), "makes 16px images",
+                      "this workspace holds 32px")
+
+
+def test_output_not_writable(ws, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert_user_error(generate(ws, "--n", "1", "--out", str(blocker / "synthetic")), "not writable")
+
+
+def test_refuses_foreign_or_mismatched_synthetic_folder_unless_forced(ws):
+    ws.synthetic_dir.mkdir()
+    (ws.synthetic_dir / "notes.txt").write_text("mine")
+    assert_user_error(generate(ws, "--n", "1"), "not written by `augment generate`", "--force")
+    assert (ws.synthetic_dir / "notes.txt").read_text() == "mine"
+    assert generate(ws, "--n", "1", "--force").exit_code == 0
+    assert not (ws.synthetic_dir / "notes.txt").exists()
+    record = ws.synthetic_dir / "generate.json"
+    rec = json.loads(record.read_text())
+    rec["workspace"]["fingerprint"] = "0" * 64  # as if made for another dataset / split / image format
+    record.write_text(json.dumps(rec))
+    before = sorted(p.name for p in ws.synthetic_dir.rglob("*"))
+    assert_user_error(generate(ws, "--n", "2", "--classes", "a"), "different workspace config", "--force")
+    assert sorted(p.name for p in ws.synthetic_dir.rglob("*")) == before
+    assert generate(ws, "--n", "2", "--classes", "a", "--force").exit_code == 0
+    assert sorted(p.name for p in (ws.synthetic_dir).iterdir() if p.is_dir()) == ["a"]

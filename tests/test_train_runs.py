@@ -1,0 +1,88 @@
+"""Short real runs: metrics at a snapshot, a class-conditional model, an unlabeled --extra-images run."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from train_support import TINY, make_ws, one_torch_thread, only_run, run_child
+
+
+def test_metrics_are_evaluated_at_snapshots_logged_and_kept_in_the_state(tmp_path, monkeypatch):
+    import stylegan_ada.metrics.evaluate as evaluate
+    from stylegan_ada import presets
+    from stylegan_ada.training import training_loop as tl
+    from stylegan_ada.training.data import ImageSet
+    from stylegan_ada.training.options import TrainingOptions
+    from stylegan_ada.training.stats import read_jsonl
+
+    p = presets.resolve("tiny", 16, batch=4)
+    opts = TrainingOptions(G_kwargs=p["G_kwargs"], D_kwargs=p["D_kwargs"], G_opt_kwargs=p["G_opt_kwargs"],
+                           D_opt_kwargs=p["D_opt_kwargs"], batch=4, batch_gpu=4, total_kimg=0.004,
+                           kimg_per_tick=0.004, snap=1, image_snap=1, metrics="kid", metrics_num_gen=8, keep=1)
+    images = torch.randint(0, 256, [6, 3, 16, 16], dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    seen = {}
+
+    def fast_fid_kid(real, fake, **kw):  # the real extractor runs; only the 1280-d matrix square root is skipped
+        seen.update(real=real.shape, fake=fake.shape)
+        return {"fid": 123.0, "kid": 0.5, "num_real": len(real), "num_fake": len(fake)}
+
+    monkeypatch.setattr(evaluate, "compute_fid_kid", fast_fid_kid)
+    lines = []
+    with one_torch_thread():
+        result = tl.run(opts, tmp_path, tl.RunInputs(ImageSet(images, torch.zeros([6, 0])), {}),
+                        show_progress=False, log=lines.append)
+    assert result.status == "done" and result.cur_nimg == 4
+    (record,) = read_jsonl(tmp_path / "stats.jsonl")
+    m = record["metrics"]
+    assert (m["fid"], m["kid"], m["num_gen"], m["tag"]) == (123.0, 0.5, 8, "000000") and m["extractor"]
+    assert seen["real"][0] == 6 and seen["fake"][0] == 8  # features of the training images and of 8 fakes
+    assert record["snapshot"] == "network-snapshot-000000.safetensors"
+    assert any(line.startswith("Metrics: ") for line in lines)
+    from stylegan_ada.training.state import load_training_state
+
+    assert load_training_state(tmp_path / "training-state-000000.pt")["metric_history"] == [m]
+
+
+def test_conditional_model_learns_every_class_and_records_their_names(tmp_path):
+    from stylegan_ada.checkpoint import load_snapshot
+    from stylegan_ada.training.run_dir import network_path, network_tags
+
+    ws = make_ws(tmp_path / "ws")
+    code, out = run_child(["train", "-w", str(ws.root), "--cond", *TINY, "--kimg", "0.004"], tmp_path / "out.txt")
+    assert code == 0, out
+    run_dir = only_run(ws.root, "_conditional")
+    snap = load_snapshot(network_path(run_dir, network_tags(run_dir)[-1]))
+    assert snap["G"].c_dim == 2 and snap["D"].c_dim == 2
+    assert snap["training_set_kwargs"]["class_names"] == ["a", "b"] and snap["training_set_kwargs"]["cond"]
+    record = json.loads((run_dir / "config.json").read_text())
+    assert record["seeds"] == {"seed": 0} and record["code_version"] and record["environment"]["torch"]
+    assert record["data_hashes"]["num_images"] == 10 and len(record["data_hashes"]["training_images_sha256"]) == 64
+
+
+def test_extra_images_alone_train_an_unlabeled_model(tmp_path):
+    ws = make_ws(tmp_path / "ws")
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for i, path in enumerate(ws.images(["train"], "b")):
+        shutil.copy(path, pool / f"{i}.png")
+    code, out = run_child(["train", "-w", str(ws.root), "--extra-images", str(pool), *TINY, "--kimg", "0.004"],
+                          tmp_path / "out.txt")
+    assert code == 0, out
+    run_dir = only_run(ws.root, "_extra")
+    cfg = json.loads((run_dir / "config.json").read_text())["config"]
+    assert cfg["num_images"] == 4 and cfg["training_set"]["class"] is None
+    assert "Training to 0.004 kimg: 8 images" in (run_dir / "log.txt").read_text()  # 4 + mirrored copies
+
+
+@pytest.mark.parametrize("flag", ["--cond", "--class"])
+def test_resume_finds_the_right_runs_folder(tmp_path, flag):
+    from augment.train_config import EXTRA_RUNS, TrainArgs, runs_root
+    from augment.workspace import Workspace
+
+    ws = Workspace.load(make_ws(tmp_path / "ws").root)
+    args = TrainArgs(cond=flag == "--cond", cls="a" if flag == "--class" else None)
+    assert runs_root(ws, args) == ws.root / "runs" / ("_conditional" if flag == "--cond" else "a")
+    assert runs_root(ws, TrainArgs(extra_images="x")).name == EXTRA_RUNS
