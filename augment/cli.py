@@ -1,10 +1,7 @@
 """The ``augment`` command: prepare data, train GANs, generate fakes, listen."""
 from __future__ import annotations
 
-import click
-
-from augment import __version__
-from augment.cli_common import LazyGroup, run_cli
+from augment.cli_common import lazy_group, run_cli
 
 COMMANDS = {
     "prepare": "augment.commands.prepare:prepare",
@@ -16,12 +13,7 @@ COMMANDS = {
     "pretrained": "augment.commands.pretrained:pretrained",
 }
 
-
-@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"],
-                                                             "show_default": True})
-@click.version_option(__version__, prog_name="augment")
-def cli() -> None:
-    """GAN data augmentation for small-data classification.
+cli = lazy_group("augment", COMMANDS, """GAN data augmentation for small-data classification.
 
     \b
     Typical workflow:
@@ -29,7 +21,7 @@ def cli() -> None:
       augment train --class anger --resume
       augment generate --n 1000
       classify eval --train synthetic --test real
-    """
+    """)
 
 
 def main() -> None:

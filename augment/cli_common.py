@@ -44,6 +44,20 @@ class LazyGroup(click.Group):
         super().format_commands(ctx, formatter)
 
 
+def lazy_group(prog_name: str, commands: dict[str, str], help_text: str) -> click.Group:
+    """The top-level click group of a program: subcommands imported lazily from ``commands`` (name ->
+    "module:attribute"), ``-h``/``--help``, ``--version``, defaults shown in every command's help."""
+    from augment import __version__
+
+    def group() -> None:
+        pass
+
+    group.__doc__ = help_text
+    group = click.version_option(__version__, prog_name=prog_name)(group)
+    return click.group(name=prog_name, cls=LazyGroup, lazy=commands,
+                       context_settings={"help_option_names": ["-h", "--help"], "show_default": True})(group)
+
+
 def run_cli(group: click.Group, prog_name: str) -> None:
     """Run a click group so that failures are one line and a non-zero exit, never a traceback.
 
@@ -62,11 +76,11 @@ def run_cli(group: click.Group, prog_name: str) -> None:
         if isinstance(exc, UserError):
             exc.show()
         else:
-            # click usage errors: keep the usage hint line, but the message itself on one 'error:' line
-            click.echo(f"error: {exc.format_message()}", err=True)
+            # click usage errors: the message and where to look, on one 'error:' line
             ctx = getattr(exc, "ctx", None)
-            if ctx is not None:
-                click.echo(f"(see `{ctx.command_path} --help`)", err=True)
+            hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+            message = " ".join(exc.format_message().split())
+            click.echo(f"error: {message}{hint}", err=True)
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -11,38 +10,12 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from stylegan_ada.fileio import DIR_MODE, atomic_file, fsync_dir, sha256_bytes, sha256_file
+
 from augment.errors import UserError
 
-_CHUNK = 1 << 20
-
-
-# mkstemp/mkdtemp create 0600/0700 entries; final outputs get the usual umask-based modes instead
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-_FILE_MODE = 0o666 & ~_UMASK
-_DIR_MODE = 0o777 & ~_UMASK
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text", "atomic_write_json", "atomic_dir", "read_json",
+           "sha256_file", "sha256_bytes", "check_writable_dir"]
 
 
 def _explain_os_error(exc: OSError, target: Path) -> UserError:
@@ -55,33 +28,19 @@ def _explain_os_error(exc: OSError, target: Path) -> UserError:
 
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
-    """Open a temp file beside ``path``; on success fsync and rename it over ``path``.
+    """Open a temp file beside ``path``; on success fsync and rename it over ``path``
+    (:func:`stylegan_ada.fileio.atomic_file`).
 
     On any error the temp file is removed and ``path`` is left as it was.
     OS errors (disk full, permissions) become a one-line :class:`UserError`.
     """
     target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        os.fchmod(fd, _FILE_MODE)
-    except OSError as exc:
-        raise _explain_os_error(exc, target) from exc
-    try:
-        with os.fdopen(fd, mode) as f:
+        with atomic_file(target) as fd, os.fdopen(fd, mode, closefd=False) as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise _explain_os_error(exc, target) from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -127,7 +86,7 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
-        os.chmod(tmp, _DIR_MODE)
+        os.chmod(tmp, DIR_MODE)
     except OSError as exc:
         raise _explain_os_error(exc, final) from exc
     try:
@@ -139,7 +98,7 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, final)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise _explain_os_error(exc, final) from exc

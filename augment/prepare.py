@@ -13,7 +13,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from augment.datasets.splits import assign_splits
 from augment.errors import UserError
 from augment.io_utils import atomic_dir, check_writable_dir, read_json
 from augment.prepare_worker import Converted, WorkerPool, WorkerSettings, convert_file, scan_file
+from augment.provenance import run_record
 from augment.workspace import CONFIG_NAME, SPLITS, SplitRow, Workspace, parse_manifest, resolve_root, \
     write_workspace
 
@@ -233,9 +233,13 @@ def prepare_dataset(spec: DatasetSpec, *, workspace: str | os.PathLike | None, m
 
     seconds = time.time() - t0
     padded = sorted(row.source for row, res in zip(rows, converted) if res.padded)
+    # the standard run record (code version, command, seeds, environment) plus what this preparation found
+    record = run_record({"dataset": spec.kind, "name": spec.name, "resolution": resolution, "jobs": jobs,
+                         "force": force},
+                        seeds={"test": spec.plan.test_seed, "pool": spec.plan.pool_seed, "val": spec.plan.val_seed},
+                        data_hashes={"identity_sha256": ident})
     extra = {"prepare": {
-        "identity_sha256": ident, "command": list(sys.argv), "jobs": jobs, "seconds": round(seconds, 2),
-        "seeds": {"test": spec.plan.test_seed, "pool": spec.plan.pool_seed, "val": spec.plan.val_seed},
+        **record, "identity_sha256": ident, "jobs": jobs, "seconds": round(seconds, 2),
         "padded": padded, "skipped": [{"source": n, "reason": r} for n, r in skipped],
         "downmixed": sum(r.downmixed for r in converted), "resampled": sum(r.resampled for r in converted),
     }}

@@ -33,24 +33,25 @@ def code_version() -> str:
 
 
 def environment() -> dict[str, Any]:
-    """Versions of the things that change numbers."""
+    """Versions of the things that change numbers.
+
+    torch (and CUDA) are reported only when this process has imported torch already: a run that never imports it
+    (e.g. `augment prepare`) does not depend on it, and importing it just to report it costs ~2 s.
+    """
     env: dict[str, Any] = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "hostname": platform.node(),
     }
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "cuda"):  # hasattr: not a half-initialised module
         env["torch"] = torch.__version__
         env["cuda"] = torch.version.cuda
         env["cuda_available"] = torch.cuda.is_available()
-        if torch.cuda.is_available():
+        if env["cuda_available"]:
             env["gpu"] = torch.cuda.get_device_name(0)
-    except ImportError:  # pragma: no cover
-        pass
     try:
-        import numpy
+        import numpy  # cheap, and every command uses it
 
         env["numpy"] = numpy.__version__
     except ImportError:  # pragma: no cover

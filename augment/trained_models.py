@@ -1,7 +1,9 @@
 """Find the trained generator to use for each class: runs, snapshots, newest or best by FID.
 
 Runs live in ``WORKSPACE/runs/<class>/<NNNNN>-<desc>/`` (``runs/_conditional/`` for a class-conditional model) and
-hold ``network-snapshot-<kimg:06d>.safetensors`` files plus ``stats.jsonl`` (per-snapshot metrics).
+hold ``network-snapshot-<tag>.safetensors`` files plus ``stats.jsonl`` (per-snapshot metrics). Snapshot names and
+their order (``000012`` < ``000012.480`` < ``000013``) come from :mod:`stylegan_ada.training.run_dir`, the one place
+that defines them.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from typing import Any, Sequence
 
 import click
 
-from stylegan_ada.training.run_dir import (NETWORK_RE, RUN_RE, STATS_NAME, list_runs, network_path, network_tags,
+from stylegan_ada.training.run_dir import (RUN_RE, STATS_NAME, list_runs, network_path, network_tag, network_tags,
                                            tag_nimg)
 from stylegan_ada.training.stats import read_jsonl
 
@@ -59,8 +61,8 @@ def train_command(ws: Workspace, cls: str | None) -> str:
 
 def snapshot_nimg(path: Path) -> int | None:
     """Training images of a ``network-snapshot-<tag>.safetensors`` (None for other names)."""
-    m = NETWORK_RE.match(path.name)
-    return tag_nimg(m.group(1) + (f".{m.group(2)}" if m.group(2) else "")) if m else None
+    tag = network_tag(path.name)
+    return tag_nimg(tag) if tag is not None else None
 
 
 def list_snapshots(run_dir: Path) -> list[SnapshotRef]:

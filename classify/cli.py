@@ -1,10 +1,7 @@
 """The ``classify`` command: train and evaluate classifiers on workspace data."""
 from __future__ import annotations
 
-import click
-
-from augment import __version__
-from augment.cli_common import LazyGroup, run_cli
+from augment.cli_common import lazy_group, run_cli
 
 COMMANDS = {
     "eval": "classify.commands:eval_cmd",
@@ -12,12 +9,8 @@ COMMANDS = {
     "archs": "classify.commands:archs_cmd",
 }
 
-
-@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"],
-                                                             "show_default": True})
-@click.version_option(__version__, prog_name="classify")
-def cli() -> None:
-    """Train CNNs on real and/or synthetic spectrograms and score them on the untouched real test split."""
+cli = lazy_group("classify", COMMANDS, "Train CNNs on real and/or synthetic spectrograms and score them on the "
+                                       "untouched real test split.")
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -49,6 +50,8 @@ def resolve_device(name: str) -> str:
 
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise UserError(f"--device must be auto, cpu, cuda or cuda:N, got {name!r}")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
     return name
@@ -56,16 +59,18 @@ def resolve_device(name: str) -> str:
 
 def preflight(opts: EvalOptions) -> None:
     """Fail before any training: weights choice per architecture, and the missing-weights message."""
-    from classify.weights import is_cached, missing_weights_message
+    from classify.weights import is_cached, missing_weights_message_many
 
+    missing = [a for a in opts.archs if effective_pretrained(a, opts.pretrained) == "imagenet"
+               and ARCHS[a].weights == "torchvision" and not is_cached(a)]
+    if missing:
+        raise UserError(missing_weights_message_many(missing))
     for arch in opts.archs:
         if opts.input_size is not None and opts.input_size < ARCHS[arch].min_input:
             raise UserError(f"--input-size {opts.input_size} is too small for {arch}; use at least "
                             f"{ARCHS[arch].min_input} (its default is {ARCHS[arch].input_size})")
         pretrained = effective_pretrained(arch, opts.pretrained)
         check_pretrained(arch, pretrained)
-        if pretrained == "imagenet" and ARCHS[arch].weights == "torchvision" and not is_cached(arch):
-            raise UserError(missing_weights_message(arch))
         if pretrained == "none" and "freeze" in opts.modes:
             warnings.warn(f"{arch} --mode freeze without pretrained weights trains only the head on random features",
                           stacklevel=2)

@@ -58,6 +58,18 @@ def missing_weights_message(arch: str) -> str:
             "or pass `--pretrained none` to train from random initialisation")
 
 
+def missing_weights_message_many(archs: list[str]) -> str:
+    """One message for several architectures whose ImageNet weights are missing (one alone: the detailed one)."""
+    if len(archs) == 1:
+        return missing_weights_message(archs[0])
+    folder = cache_path(archs[0]).parent
+    files = ", ".join(cache_path(a).name for a in archs)
+    return (f"ImageNet weights for {', '.join(archs)} are not in the local torch cache ({folder}: {files} missing); "
+            "on a machine with internet run `python -c \"import torchvision.models as m; m.<arch>(weights="
+            "'IMAGENET1K_V1')\"` for each and copy the files there (set TORCH_HOME to use another cache), "
+            "or pass `--pretrained none` to train from random initialisation")
+
+
 def load_cached_state_dict(arch: str) -> dict[str, Any]:
     """State dict of the cached ImageNet weights for ``arch``; UserError when absent or unreadable.
 
@@ -106,4 +118,4 @@ def load_strict(model: Any, state: dict[str, Any], what: str) -> None:
 
 
 __all__ = ["TORCHVISION_WEIGHTS", "WEIGHTS_TAG", "cache_path", "is_cached", "load_cached_state_dict",
-           "load_strict", "missing_weights_message", "weights_enum"]
+           "load_strict", "missing_weights_message", "missing_weights_message_many", "weights_enum"]

@@ -66,8 +66,20 @@ def finalize(module: torch.nn.Module | None, device: str | torch.device = "cpu")
 
 # ----------------------------------------------------------------------------------------------------------- saving
 
-def _module_tensors(prefix: str, module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {f"{prefix}.{k}": v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
+def _module_tensors(prefix: str, module: torch.nn.Module, seen: set[int]) -> dict[str, torch.Tensor]:
+    """CPU tensors of ``module``'s state dict; one sharing memory with an earlier one (``seen``: storage addresses)
+    is cloned, because safetensors stores each storage once (e.g. ``G_ema=G``, or tied weights)."""
+    out = {}
+    for k, v in module.state_dict().items():
+        t = v.detach().to("cpu").contiguous()
+        ptr = t.untyped_storage().data_ptr()
+        if ptr in seen:
+            t = t.clone()
+            ptr = t.untyped_storage().data_ptr()
+        if ptr:  # empty tensors have no storage
+            seen.add(ptr)
+        out[f"{prefix}.{k}"] = t
+    return out
 
 
 def _kwargs_json(module: torch.nn.Module | None, what: str) -> str:
@@ -121,9 +133,10 @@ def save_snapshot(path: str | os.PathLike, *, G: torch.nn.Module, D: torch.nn.Mo
     if G_ema is not None and getattr(G_ema, "init_kwargs", None) != getattr(G, "init_kwargs", None):
         raise ValueError("G_ema must be built with the same kwargs as G")
     tensors: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
     for key, module in (("G", G), ("D", D), ("G_ema", G_ema)):
         if module is not None:
-            tensors.update(_module_tensors(key, module))
+            tensors.update(_module_tensors(key, module, seen))
     metadata = {
         "format": SNAPSHOT_FORMAT,
         "G_kwargs": _kwargs_json(G, "G"),

@@ -1,4 +1,8 @@
-"""Atomic file writes and hashing for the GAN library (which must not import `augment`)."""
+"""Atomic file writes and hashing: the one implementation, shared by the GAN library and `augment.io_utils`.
+
+The GAN library must not import `augment`; `augment.io_utils` builds on this module and adds its one-line
+user-facing errors.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -7,9 +11,15 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, Iterator
 
 _CHUNK = 1 << 20
+
+# mkstemp/mkdtemp create 0600/0700 entries; final outputs get the usual umask-based modes instead
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
+DIR_MODE = 0o777 & ~_UMASK
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -21,6 +31,52 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def sha256_bytes(data: bytes | memoryview) -> str:
+    """Hex SHA-256 of a buffer."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Make a rename inside ``path`` durable (best effort: some file systems refuse directory fsync)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, check: Callable[[Path], None] | None = None) -> Iterator[int]:
+    """Yield the descriptor of a temp file beside ``path``; when the block succeeds: fsync, close,
+    ``check(temp_path)``, rename over ``path``, fsync the directory.
+
+    On any failure the temp file is removed and an existing ``path`` is left untouched. The file gets the
+    umask-based mode of a normally created file (not mkstemp's 0600).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    is_open = True
+    try:
+        os.fchmod(fd, FILE_MODE)
+        yield fd
+        os.fsync(fd)
+        is_open = False
+        os.close(fd)
+        if check is not None:
+            check(Path(tmp))
+        os.replace(tmp, target)
+    except BaseException:
+        if is_open:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    fsync_dir(target.parent)
+
+
 def _write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data).cast("B")
     for start in range(0, len(view), _CHUNK):
@@ -30,43 +86,22 @@ def _write_all(fd: int, data: bytes | memoryview) -> None:
             chunk = chunk[written:]
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def atomic_write_chunks(path: str | os.PathLike, chunks: Iterable[bytes | memoryview],
                         check: Callable[[Path], None] | None = None) -> Path:
-    """Write ``chunks`` to a temp file beside ``path``, fsync, ``check(temp_path)``, then rename over ``path``.
+    """Write ``chunks`` to ``path`` atomically (see :func:`atomic_file`); ``check`` vets the complete temp file.
 
-    On any failure (disk full included) the temp file is removed and an existing ``path`` is left untouched;
-    a full disk is reported as an ``OSError(ENOSPC)`` whose message says the previous file is intact.
+    A full disk is reported as an ``OSError(ENOSPC)`` whose message says the previous file is intact.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        try:
+        with atomic_file(target, check) as fd:
             for chunk in chunks:
                 _write_all(fd, chunk)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if check is not None:
-            check(Path(tmp))
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
             raise OSError(errno.ENOSPC, f"disk full while writing {target.name}; the previous file (if any) is "
                                         "intact, free some space and try again", str(target)) from exc
         raise
-    _fsync_dir(target.parent)
     return target
 
 

@@ -1,7 +1,9 @@
-"""Registry of the reference's pretrained networks (``pretrained/registry.json``) and fetching them into a cache.
+"""Registry of the reference's pretrained networks and fetching them into a cache.
 
-Files are looked up in the cache (``$AUGMENT_CACHE``, default ``~/.cache/augment/pretrained``) and in the repository's
-``pretrained/`` folder. A download is streamed to a temp file, verified (sha256 when the registry knows it, else size
+The registry ships inside the package (``stylegan_ada/pretrained_registry.json``, package data, so any install
+has it); the repository's ``pretrained/registry.json`` is a symlink to it for users. Files are looked up in the cache
+(``$AUGMENT_CACHE``, default ``~/.cache/augment/pretrained``) and in the repository's ``pretrained/`` folder (where
+users of a checkout may drop files). A download is streamed to a temp file, verified (sha256 when the registry knows it, else size
 and format), and only then renamed into place. Offline, :class:`PretrainedMissing` says the URL and the exact path
 to put the file at.
 """
@@ -21,7 +23,7 @@ from typing import Any, Mapping
 from stylegan_ada.fileio import atomic_copy_stream, sha256_file
 
 REPO_PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "pretrained"
-REGISTRY_PATH = REPO_PRETRAINED_DIR / "registry.json"
+REGISTRY_PATH = Path(__file__).resolve().parent / "pretrained_registry.json"
 CACHE_ENV = "AUGMENT_CACHE"
 DEFAULT_CACHE = Path("~/.cache/augment/pretrained")
 
@@ -57,7 +59,7 @@ def load_registry(path: str | os.PathLike = REGISTRY_PATH) -> dict[str, Pretrain
     return {name: PretrainedEntry(name=name, **fields) for name, fields in raw["networks"].items()}
 
 
-REGISTRY: dict[str, PretrainedEntry] = load_registry() if REGISTRY_PATH.is_file() else {}
+REGISTRY: dict[str, PretrainedEntry] = load_registry()
 
 
 def cache_dir() -> Path:

@@ -1,7 +1,15 @@
 """Shared fixtures: a prepared demo workspace, a CLI runner, and synthetic audio files."""
 from __future__ import annotations
 
-from pathlib import Path
+import os
+
+# Before torch is imported (OpenMP reads it once): idle OpenMP threads sleep instead of spinning. On the shared 2-core
+# machine with one other busy process, torch-heavy tests ran 22% faster (16.0 -> 12.5 s) and without the outliers of
+# spinning threads (one full suite took 327 s instead of ~140 s); idle, ~6% slower (docs/benchmarks.md). An explicit
+# setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from pathlib import Path  # noqa: E402
 from typing import Callable
 
 import numpy as np
@@ -74,3 +82,12 @@ def audio_folder(tmp_path: Path, write_wav: Callable[..., Path]) -> Callable[...
         return root
 
     return make
+
+
+@pytest.fixture(name="one_torch_thread")
+def one_torch_thread_fixture():
+    """Tiny tensors: one torch thread is as fast, and immune to an oversubscribed CPU."""
+    from helpers import one_torch_thread
+
+    with one_torch_thread():
+        yield

@@ -1,6 +1,8 @@
 """Test helpers: build small workspaces directly (no audio step) for tests of later stages."""
 from __future__ import annotations
 
+import contextlib
+
 from pathlib import Path
 from typing import Sequence
 
@@ -10,7 +12,8 @@ from PIL import Image
 from augment.io_utils import sha256_file
 from augment.workspace import SplitRow, Workspace, write_workspace
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
 FIXTURES = SHARED / "fixtures" / "stylegan2_ada"
 
 
@@ -39,3 +42,16 @@ def make_image_workspace(root: Path, classes: Sequence[str] = ("a", "b", "c"), *
     return write_workspace(root, dataset="synthetic-test", options={"seed": seed}, kind="images",
                            classes=list(classes), image={"resolution": resolution, "channels": 3},
                            mel=None, rows=rows)
+
+
+@contextlib.contextmanager
+def one_torch_thread():
+    """Tiny tensors run fastest on one thread (and the 2 cores may be shared); restores the count afterwards."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)

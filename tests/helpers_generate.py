@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import copy
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
+import pytest
 import torch
 
 from augment.workspace import Workspace
@@ -46,3 +48,17 @@ def trained_workspace(root: Path, classes: Sequence[str] = ("a", "b", "c"), trai
     for i, cls in enumerate(trained):
         save_tiny_snapshot(snapshot_path(ws, cls), seed=i, extra={"class": cls, "kimg": 4})
     return ws
+
+
+# Fixtures shared by the generation test modules (import them there: `from helpers_generate import base_ws, ws`).
+@pytest.fixture(scope="module")
+def base_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """One trained workspace per test module (classes a, b trained; c not); read-only, tests use ``ws``."""
+    return trained_workspace(tmp_path_factory.mktemp("trained") / "ws")
+
+
+@pytest.fixture()
+def ws(base_ws: Workspace, tmp_path: Path) -> Workspace:
+    """A private copy of ``base_ws`` that a test may change."""
+    shutil.copytree(base_ws.root, tmp_path / "ws")
+    return Workspace.load(tmp_path / "ws")

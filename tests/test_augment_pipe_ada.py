@@ -66,6 +66,25 @@ def test_state_dict_resume_is_exact():
     assert ctl_c.state_dict() == ctl_a.state_dict()
 
 
+def test_training_steps_build_no_tensor_from_host_data(monkeypatch):
+    # On CUDA a tensor made from a Python number is a synchronising host->device copy; per minibatch there must be
+    # none (the sign sum stays on the device, the count is a Python int).
+    pipe = make_augment_pipe("bgc", p=0.0)
+    ctl = AdaController(target=0.6, ada_kimg=1, interval=2, batch=4)
+
+    def from_host(*args, **kwargs):
+        raise AssertionError("a tensor was built from host data during a training step")
+
+    monkeypatch.setattr(torch, "tensor", from_host)
+    monkeypatch.setattr(torch, "as_tensor", from_host)
+    for _ in range(4):
+        ctl.accumulate(torch.ones(2, 1))
+        ctl.end_minibatch(pipe)
+    monkeypatch.undo()
+    assert ctl.r_t == 1.0 and pipe.p.item() == pytest.approx(0.016)
+    assert ctl.state_dict()["count"] == 0 and ctl.adjustments == 2
+
+
 def test_rejects_bad_settings():
     with pytest.raises(ValueError, match="target"):
         AdaController(target=1.5)

@@ -55,6 +55,15 @@ def test_round_trip_is_bit_exact(tmp_path, nets, pipe):
     assert meta["format"] == SNAPSHOT_FORMAT and len(meta["payload_sha256"]) == 64
 
 
+def test_same_module_as_G_and_G_ema(tmp_path, nets):
+    path = tmp_path / "s.safetensors"
+    save_snapshot(path, G=nets["G"], G_ema=nets["G"])  # e.g. a freshly built G used as its own EMA
+    loaded = load_snapshot(path)
+    _assert_bit_exact(loaded["G"], nets["G"])
+    _assert_bit_exact(loaded["G_ema"], nets["G"])
+    assert verify_snapshot(path)
+
+
 def test_partial_snapshot_has_nones(tmp_path, nets):
     path = tmp_path / "s.safetensors"
     save_snapshot(path, G=nets["G"], D=nets["D"])

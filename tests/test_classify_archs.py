@@ -10,15 +10,7 @@ from classify.weights import _rename_densenet_key, cache_path, missing_weights_m
 
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: one thread is as fast, and immune to oversubscribed CPUs (parallel test runs)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture()
 def empty_torch_home(tmp_path, monkeypatch):

@@ -19,15 +19,7 @@ FAST = ["--arch", "small_cnn", "--epochs", "2", "--input-size", "32", "--lr", "0
 
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny tensors: one thread is as fast, and immune to oversubscribed CPUs (parallel test runs)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def base_ws(tmp_path_factory):
@@ -170,6 +162,7 @@ def test_real_training_image_equal_to_a_test_image_is_refused(tmp_path):
     (["--seeds", ""], "--seeds must be"),
     (["--train", "synthetic"], "no synthetic images"),
     (["--arch", "inception_v3", "--pretrained", "none"], "--input-size 32 is too small for inception_v3"),
+    (["--device", "tpu"], "--device must be"),
 ])
 def test_bad_input_is_one_line_error(ws, args, message):
     res = run(ws, *FAST, *args)
@@ -206,6 +199,9 @@ def test_missing_imagenet_weights_stop_before_training(ws, tmp_path, monkeypatch
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no_weights_here"))
     res = run(ws, "--arch", "squeezenet1_0", "--pretrained", "imagenet", "--seeds", "0", "--quiet")
     assert res.exit_code == 2 and "--pretrained none" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    res = run(ws, "--arch", "all", "--quiet")          # every missing file named in the one line
+    assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1
+    assert "vgg16_bn-6c64b313.pth" in res.stderr and "inception_v3_google-0cc3c7bd.pth" in res.stderr
     assert not (ws / "results").exists()
 
 

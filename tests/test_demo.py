@@ -38,16 +38,23 @@ def test_classes_differ_in_loudness_and_tempo():
 
 
 def test_demo_command_end_to_end_matches_fixture(tmp_path, demo_workspace):
-    assert [name for name, _ in STEPS][:2] == ["synthesize audio", "prepare"]
+    assert [name for name, _ in STEPS][:2] == ["synthesize audio", "prepare"] and len(STEPS) == 5
     ws_dir = tmp_path / "demo"
     t0 = time.time()
     cmd = [sys.executable, "-m", "augment", "demo", "--workspace", str(ws_dir)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     seconds = time.time() - t0
     assert r.returncode == 0, r.stderr
     assert "== demo step 2/" in r.stdout and "prepared demo: 64 clips, 4 classes (train 36, val 12, test 16)" in \
         r.stdout and "happy      9      3      4     16" in r.stdout
-    assert seconds < 60
+    assert seconds < 240  # about 50 s on an idle 2-core machine; the whole `make demo` budget is 10 min
+    # the later steps ran on what the earlier ones wrote: a tiny GAN per class, fakes, three classifier runs
+    assert "generated 400 images for 4 class(es)" in r.stdout
+    for train in ("real", "synthetic", "real+synthetic"):
+        assert f"classify --train {train}: test macro-F1" in r.stdout
+    for cls in CLASSES:
+        assert list((ws_dir / "runs" / cls).glob("*/network-snapshot-*.safetensors"))
+        assert len(list((ws_dir / "synthetic" / cls).glob("seed*.png"))) == 100
     # same bytes as the fixture's independent run: synthesized audio and split manifest are deterministic
     for cls in CLASSES:
         a = (ws_dir / DEMO_AUDIO / cls / f"{cls}_03.wav").read_bytes()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -13,18 +12,8 @@ from augment.cli import cli
 from augment.io_utils import sha256_file
 from augment.synthetic import read_manifest, workspace_identity
 from augment.workspace import Workspace
-from helpers_generate import RESOLUTION, save_tiny_snapshot, snapshot_path, tiny_generator, trained_workspace
-
-
-@pytest.fixture(scope="module")
-def base_ws(tmp_path_factory):
-    return trained_workspace(tmp_path_factory.mktemp("gen") / "ws")
-
-
-@pytest.fixture()
-def ws(base_ws, tmp_path):
-    shutil.copytree(base_ws.root, tmp_path / "ws")
-    return Workspace.load(tmp_path / "ws")
+from helpers_generate import base_ws, ws  # noqa: F401 - fixtures
+from helpers_generate import RESOLUTION, save_tiny_snapshot, snapshot_path, tiny_generator
 
 
 def generate(ws, *args, ok=True):
@@ -162,3 +151,49 @@ def test_audio_writes_wavs_next_to_pngs(ws):
     assert info.samplerate == mel.sr and abs(info.duration - 1.0) < 1e-3
     rec = json.loads((ws.synthetic_dir / "generate.json").read_text())
     assert rec["classes"]["a"]["audio"] == wavs
+
+
+def test_newest_snapshot_counts_the_images_past_the_kimg(ws):
+    from augment.trained_models import choose_models
+
+    for tag in ("000000.264", "000000", "000000.504"):  # several snapshots within one kimg (short ticks)
+        save_tiny_snapshot(snapshot_path(ws, "a", "00001-tiny", tag), seed=3)
+    (choice,) = choose_models(ws, classes=["a"])
+    assert [s.path.name for s in choice.candidates] == [
+        f"network-snapshot-{t}.safetensors" for t in ("000000.504", "000000.264", "000000", "000004")]
+    assert [s.nimg for s in choice.candidates[:3]] == [504, 264, 0]
+    generate(ws, "--n", "1", "--classes", "a")
+    assert read_manifest(ws.synthetic_dir)[0].snapshot == "runs/a/00001-tiny/network-snapshot-000000.504.safetensors"
+
+
+@pytest.mark.parametrize("native", [16, 64])
+def test_snapshot_of_another_resolution_is_resized_to_the_workspace(ws, tmp_path, native):
+    from augment.generate import synthesize
+
+    snap = save_tiny_snapshot(tmp_path / "network-snapshot-000001.safetensors", resolution=native, seed=2)
+    result = generate(ws, "--snapshot", str(snap), "--classes", "a", "--seeds", "0-2")
+    notes = [line for line in result.output.splitlines() if line.startswith("note: ")]
+    assert len(notes) == 1 and f"makes {native}px images; resizing them to this workspace's 32px" in notes[0]
+    rec = json.loads((ws.synthetic_dir / "generate.json").read_text())["classes"]["a"]
+    assert (rec["native_resolution"], rec["resolution"], rec["resized"]) == (native, RESOLUTION, "bicubic-antialias")
+    with Image.open(ws.synthetic_dir / "a" / "seed000001.png") as im:
+        assert im.size == (RESOLUTION, RESOLUTION)
+        fake = np.asarray(im)[..., 0].astype(float)
+    (_, own), = synthesize(tiny_generator(seed=2, resolution=native), [1], label=None, truncation_psi=1.0,
+                           noise_mode="const", batch=1, device="cpu")
+    # block-average both to the smaller size: the resized fake shows the generator's own image
+    small = min(native, RESOLUTION)
+    pool = lambda a: a.reshape(small, a.shape[0] // small, small, -1).mean(axis=(1, 3))  # noqa: E731
+    assert np.abs(pool(fake) - pool(own[0].astype(float))).mean() < 4
+
+
+def test_same_resolution_is_not_resized_and_cpu_keeps_freed_memory(ws, monkeypatch):
+    from stylegan_ada.ops import cpu_memory
+
+    calls = []
+    monkeypatch.setattr(cpu_memory, "retain_freed_memory", lambda: calls.append(1) or True)
+    result = generate(ws, "--n", "1", "--classes", "a", "--device", "cpu")
+    assert calls == [1]
+    assert "note: " not in result.output
+    rec = json.loads((ws.synthetic_dir / "generate.json").read_text())["classes"]["a"]
+    assert (rec["native_resolution"], rec["resized"]) == (RESOLUTION, None)

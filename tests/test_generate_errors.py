@@ -8,19 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from augment.cli import cli
-from augment.workspace import Workspace
-from helpers_generate import save_tiny_snapshot, trained_workspace
-
-
-@pytest.fixture(scope="module")
-def base_ws(tmp_path_factory):
-    return trained_workspace(tmp_path_factory.mktemp("generr") / "ws")
-
-
-@pytest.fixture()
-def ws(base_ws, tmp_path):
-    shutil.copytree(base_ws.root, tmp_path / "ws")
-    return Workspace.load(tmp_path / "ws")
+from helpers_generate import base_ws, ws  # noqa: F401 - fixtures
 
 
 def generate(ws, *args):
@@ -57,12 +45,6 @@ def test_untrained_class_names_the_class_and_the_train_command(ws):
                       f"augment train --workspace {ws.root} --class c")
     shutil.rmtree(ws.root / "runs")
     assert_user_error(generate(ws), "no trained model", "augment train --workspace")
-
-
-def test_snapshot_of_another_resolution(ws, tmp_path):
-    other = save_tiny_snapshot(tmp_path / "network-snapshot-000001.safetensors", resolution=16)
-    assert_user_error(generate(ws, "--snapshot", str(other), "--classes", "a"), "makes 16px images",
-                      "this workspace holds 32px")
 
 
 def test_output_not_writable(ws, tmp_path):

@@ -104,12 +104,14 @@ def test_upfirdn2d_gradients(kwargs, separable):
     assert gradgradcheck(fn, (x,), fast_mode=True)
 
 
-def _upfirdn2d_naive(x: np.ndarray, f: np.ndarray, up: int, down: int, pad: list[int], flip: bool,
+def _upfirdn2d_naive(x: np.ndarray, f: np.ndarray, up, down, pad: list[int], flip: bool,
                      gain: float) -> np.ndarray:
-    """Literal definition: zero-insert, pad/crop, true 2D convolution (valid), subsample."""
+    """Literal definition: zero-insert, pad/crop, true 2D convolution (valid), subsample (up/down: int or (x, y))."""
+    upx, upy = (up, up) if isinstance(up, int) else up
+    downx, downy = (down, down) if isinstance(down, int) else down
     n, c, h, w = x.shape
-    u = np.zeros((n, c, h * up, w * up))
-    u[:, :, ::up, ::up] = x
+    u = np.zeros((n, c, h * upy, w * upx))
+    u[:, :, ::upy, ::upx] = x
     px0, px1, py0, py1 = pad
     u = np.pad(u, ((0, 0), (0, 0), (max(py0, 0), max(py1, 0)), (max(px0, 0), max(px1, 0))))
     u = u[:, :, max(-py0, 0):u.shape[2] - max(-py1, 0), max(-px0, 0):u.shape[3] - max(-px1, 0)]
@@ -119,7 +121,7 @@ def _upfirdn2d_naive(x: np.ndarray, f: np.ndarray, up: int, down: int, pad: list
     for i in range(fh):
         for j in range(fw):
             out += k[i, j] * u[:, :, i:i + out.shape[2], j:j + out.shape[3]]
-    return out[:, :, ::down, ::down]
+    return out[:, :, ::downy, ::downx]
 
 
 @pytest.mark.parametrize("up, down, pad, flip", [(1, 1, [0, 0, 0, 0], False), (2, 1, [2, 1, 2, 1], False),
@@ -134,17 +136,36 @@ def test_upfirdn2d_against_literal_definition(up, down, pad, flip):
     assert np.abs(y.numpy() - _upfirdn2d_naive(x, f, up, down, pad, flip, 1.5)).max() < 1e-5
 
 
+def test_upfirdn2d_edge_cases_crop_more_than_the_input():
+    # width 1, upsampled to 2, then cropped by 2 after padding by 1: F.pad alone fails ("narrow(): length must be
+    # non-negative"); so do random small shapes with large negative padding, 1D and 2D filters.
+    x = torch.randn(1, 1, 5, 1, dtype=torch.float64)
+    y = upfirdn2d.upfirdn2d(x, torch.ones(4, 1), up=[2, 2], down=[2, 3], padding=[-2, 1, 0, 1])
+    ref = _upfirdn2d_naive(x.numpy(), np.ones((4, 1)), (2, 2), (2, 3), [-2, 1, 0, 1], False, 1.0)
+    assert y.shape == ref.shape == (1, 1, 3, 1) and np.abs(y.numpy() - ref).max() < 1e-12
+    rng = np.random.default_rng(1)
+    cases = 0
+    while cases < 60:
+        h, w, fh, fw, upx, upy, downx, downy = (int(v) for v in rng.integers(1, [5, 5, 5, 5, 4, 4, 4, 4]))
+        pad = [int(v) for v in rng.integers(-4, 4, size=4)]
+        if h * upy + pad[2] + pad[3] < fh or w * upx + pad[0] + pad[1] < fw:
+            continue  # no output pixel: not a valid call
+        separable = fh == fw and rng.random() < 0.3
+        f = rng.standard_normal(fw if separable else (fh, fw))
+        x = rng.standard_normal((1, 2, h, w))
+        flip = bool(rng.random() < 0.5)
+        y = upfirdn2d.upfirdn2d(torch.tensor(x), torch.tensor(f), up=[upx, upy], down=[downx, downy], padding=pad,
+                                flip_filter=flip, gain=2.0)
+        f2 = np.outer(f, f) if separable else f
+        ref = _upfirdn2d_naive(x, f2, (upx, upy), (downx, downy), pad, flip, 2.0)
+        assert y.shape == ref.shape and np.abs(y.numpy() - ref).max() < 1e-10, (h, w, f.shape, upx, upy, pad)
+        cases += 1
+
+
 def _conv2d_resample_naive(x, w, f, up, down, padding, groups, flip_weight):
     """Zero-insert + filter, plain convolution, filter + subsample: the definition, with no fast path."""
-    fw, fh = upfirdn2d.filter_size(f)
-    px0, px1, py0, py1 = upfirdn2d.parse_padding(padding)
-    if up > 1:
-        px0, px1 = px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2
-        py0, py1 = py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2
-    if down > 1:
-        px0, px1 = px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2
-        py0, py1 = py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2
-    x = upfirdn2d.upfirdn2d(x, f if up > 1 else None, up=up, padding=[px0, px1, py0, py1], gain=up ** 2)
+    pad = upfirdn2d.resample_padding(f, padding, up, down) if up > 1 or down > 1 else padding
+    x = upfirdn2d.upfirdn2d(x, f if up > 1 else None, up=up, padding=pad, gain=up ** 2)
     x = F.conv2d(x, w if flip_weight else w.flip([2, 3]), groups=groups)
     return upfirdn2d.upfirdn2d(x, f, down=down) if down > 1 else x
 
@@ -177,3 +198,27 @@ def test_impl_dispatch(monkeypatch):
     monkeypatch.setenv("STYLEGAN_ADA_OPS", "bogus")
     with pytest.raises(ValueError, match="STYLEGAN_ADA_OPS"):
         bias_act.bias_act(x)
+
+
+def test_impl_cuda_unavailable_says_why(monkeypatch):
+    from types import SimpleNamespace
+
+    from stylegan_ada.ops import _dispatch, cuda_backend
+
+    monkeypatch.delenv(_dispatch.ENV_VAR, raising=False)
+    monkeypatch.setattr(cuda_backend, "get", lambda name: None)
+    monkeypatch.setattr(cuda_backend, "last_error", lambda: "nvcc not found on PATH")
+    fake_cuda_tensor = SimpleNamespace(device=torch.device("cuda"))  # dispatch only looks at .device
+    with pytest.raises(RuntimeError, match=r"impl='cuda' requested but .* not available \(nvcc not found on PATH\)"):
+        _dispatch.cuda_function("upfirdn2d", fake_cuda_tensor, "cuda")
+
+
+def test_bias_shape_is_checked_before_dispatch(monkeypatch):
+    def must_not_dispatch(*args):
+        raise AssertionError("dispatched a call with a bad bias")
+
+    monkeypatch.setattr(bias_act, "cuda_function", must_not_dispatch)
+    for x, b, dim in ((torch.zeros(2, 3), torch.zeros(4), 1), (torch.zeros(2, 3), torch.zeros(3, 1), 1),
+                      (torch.zeros(2, 3), torch.zeros(3), 2)):
+        with pytest.raises(ValueError, match="does not match dim"):
+            bias_act.bias_act(x, b, dim=dim, impl="cuda")

@@ -56,6 +56,20 @@ def test_registry_lists_the_reference_networks():
     assert registry["ffhq256"].config == "paper256"
 
 
+def test_registry_ships_with_the_package_and_the_repo_copy_is_the_same_file():
+    import tomllib
+    from pathlib import Path
+
+    package_dir = Path(pretrained.__file__).resolve().parent
+    assert pretrained.REGISTRY_PATH.parent == package_dir  # inside the package, so a wheel install sees it
+    assert set(pretrained.REGISTRY) == set(load_registry(pretrained.REGISTRY_PATH)) >= set(REFERENCE_NETS)
+    root = package_dir.parent
+    package_data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert pretrained.REGISTRY_PATH.name in package_data["stylegan_ada"]
+    user_copy = root / "pretrained" / "registry.json"
+    assert user_copy.resolve() == pretrained.REGISTRY_PATH  # a symlink: one file to edit
+
+
 def test_offline_resolve_and_fetch_say_url_and_exact_path(cache, offline):
     entry = pretrained.REGISTRY["ffhq256"]
     expected = str(cache / entry.filename)

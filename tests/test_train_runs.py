@@ -86,3 +86,26 @@ def test_resume_finds_the_right_runs_folder(tmp_path, flag):
     args = TrainArgs(cond=flag == "--cond", cls="a" if flag == "--class" else None)
     assert runs_root(ws, args) == ws.root / "runs" / ("_conditional" if flag == "--cond" else "a")
     assert runs_root(ws, TrainArgs(extra_images="x")).name == EXTRA_RUNS
+
+
+def test_cpu_jobs_keep_freed_memory_for_reuse(tmp_path, monkeypatch):
+    from stylegan_ada import presets
+    from stylegan_ada.ops import cpu_memory
+    from stylegan_ada.training import launch
+    from stylegan_ada.training.options import TrainingOptions
+
+    calls = []
+    monkeypatch.setattr(cpu_memory, "retain_freed_memory", lambda: calls.append(1) or True)
+
+    def stop_before_loading(job, show_progress):
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(launch, "load_data", stop_before_loading)
+    p = presets.resolve("tiny", 16, batch=4)
+    opts = TrainingOptions(G_kwargs=p["G_kwargs"], D_kwargs=p["D_kwargs"], G_opt_kwargs=p["G_opt_kwargs"],
+                           D_opt_kwargs=p["D_opt_kwargs"], batch=4, batch_gpu=4, total_kimg=0.004)
+    job = launch.Job(options=opts.to_dict(), run_dir=str(tmp_path), image_paths=[], labels=[], class_names=[], resolution=16,
+                     training_set_kwargs={}, device="cpu", show_progress=False)
+    with one_torch_thread(), pytest.raises(RuntimeError, match="stop here"):
+        launch.run_job(job, log=lambda line: None)
+    assert calls == [1]

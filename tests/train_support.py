@@ -6,7 +6,6 @@ and the same thread count everywhere keeps the runs bit-comparable).
 """
 from __future__ import annotations
 
-import contextlib
 import multiprocessing as mp
 import os
 import signal
@@ -15,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from helpers import make_image_workspace
+from helpers import make_image_workspace, one_torch_thread  # noqa: F401 (re-exported for the train tests)
 
 RES = 16
 BATCH = 4
@@ -143,14 +142,3 @@ def final_network(run_dir: Path) -> Path:
     return network_path(run_dir, network_tags(run_dir)[-1])
 
 
-@contextlib.contextmanager
-def one_torch_thread():
-    """Tiny tensors run fastest on one thread (and the 2 cores are shared); restores the count afterwards."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(n)

@@ -11,22 +11,15 @@ line to docs/bench.jsonl (unless --no-record).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
-from pathlib import Path
 
+import bench_common  # first: puts the repository on sys.path
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
-
-from augment.provenance import code_version, now_iso  # noqa: E402
-from bench_networks import append_record  # noqa: E402
-from classify.archs import ARCHS, build_model, set_train_mode  # noqa: E402
-from classify.trainer import classification_loss  # noqa: E402
+from classify.archs import ARCHS, build_model, set_train_mode
+from classify.trainer import classification_loss
 
 
 def epoch_seconds(arch: str, mode: str, *, n_train: int, n_val: int, batch: int, device: str,
@@ -90,15 +83,14 @@ def main(argv: list[str] | None = None) -> None:
             cpu[key] = round(statistics.median(t[1] for t in times), 2)
             print(f"{arch} {mode}: {results[key]:.2f} s/epoch wall, {cpu[key]:.2f} s CPU", file=sys.stderr)
     summary = ", ".join(f"{k} {v:.2f}" for k, v in results.items())
-    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
-    print(f"classify s/epoch wall ({args.train_images} train + {args.val_images} val images, batch {args.batch_size}, "
-          f"{args.device}, {torch.get_num_threads()} threads, load average {load}): {summary}")
-    if not args.no_record:
-        append_record({"bench": "classify_epoch", "date": now_iso(), "code_version": code_version(),
-                       "machine": platform.node(), "device": args.device, "threads": torch.get_num_threads(),
-                       "train_images": args.train_images, "val_images": args.val_images,
-                       "batch": args.batch_size, "seconds_per_epoch": results, "cpu_seconds_per_epoch": cpu,
-                       "load_avg": load, "torch": torch.__version__})
+    bench_common.report(
+        "classify_epoch",
+        {"device": args.device, "threads": torch.get_num_threads(), "train_images": args.train_images,
+         "val_images": args.val_images, "batch": args.batch_size, "seconds_per_epoch": results,
+         "cpu_seconds_per_epoch": cpu, "torch": torch.__version__},
+        f"classify s/epoch wall ({args.train_images} train + {args.val_images} val images, batch {args.batch_size}, "
+        f"{args.device}, {torch.get_num_threads()} threads, load average {bench_common.load_avg()}): {summary}",
+        record=not args.no_record)
 
 
 if __name__ == "__main__":

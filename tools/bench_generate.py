@@ -11,23 +11,18 @@ appends a JSON line to docs/bench.jsonl (unless --no-record).
 from __future__ import annotations
 
 import argparse
-import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import bench_common  # first: puts the repository on sys.path
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
-
-from augment.generate import GenerateOptions, ImageWriter, default_workers, render_to_dir, synthesize  # noqa: E402
-from augment.provenance import code_version, now_iso  # noqa: E402
-from bench_networks import append_record  # noqa: E402
-from stylegan_ada import presets  # noqa: E402
-from stylegan_ada.networks import Generator  # noqa: E402
+from augment.generate import GenerateOptions, ImageWriter, default_workers, render_to_dir, synthesize
+from stylegan_ada import presets
+from stylegan_ada.networks import Generator
+from stylegan_ada.ops.cpu_memory import retain_freed_memory
 
 TARGET_S_PER_1000 = 5.0  # issue 5: 1000 images at 256 px in <= 5 s on an H100
 
@@ -69,10 +64,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default=None, help="cpu, cuda [default: cuda when present]")
     ap.add_argument("--workers", type=int, default=None, help="PNG encoder threads [default: min(16, cores)]")
     ap.add_argument("--no-record", action="store_true", help="do not append to docs/bench.jsonl")
+    ap.add_argument("--release-memory", action="store_true",
+                    help="on CPU, skip retain_freed_memory() (which `augment generate` calls), to compare")
     args = ap.parse_args(argv)
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     cuda = device.startswith("cuda")
+    retained = not cuda and not args.release_memory and retain_freed_memory()
     n = args.n or (1000 if cuda else 32)
     opts = GenerateOptions(n=n, batch=args.batch or (64 if cuda else 8), device=device)
     opts.check()
@@ -84,23 +82,23 @@ def main(argv: list[str] | None = None) -> None:
     seconds = time_pipeline(G, opts, seeds, args.workers)
     ips = n / seconds
     workers = args.workers or default_workers()
-    record = dict(
-        bench="generate", date=now_iso(), code_version=code_version(), cfg=args.cfg, resolution=args.resolution,
-        n=n, batch=opts.batch, device=device, threads=torch.get_num_threads(), png_workers=workers,
+    has_target = cuda and args.cfg == "auto" and args.resolution == 256
+    fields = dict(
+        cfg=args.cfg, resolution=args.resolution, n=n, batch=opts.batch, device=device,
+        threads=torch.get_num_threads(), png_workers=workers, retain_freed_memory=retained,
         device_name=torch.cuda.get_device_name(0) if cuda else platform.processor() or platform.machine(),
         torch=torch.__version__, seconds=round(seconds, 3), images_per_s=round(ips, 2),
         generator_only_images_per_s=round(n / g_only, 2), s_per_1000=round(1000 / ips, 2),
-        target_s_per_1000=TARGET_S_PER_1000 if (cuda and args.cfg == "auto" and args.resolution == 256) else None,
-        load_avg_1min=round(os.getloadavg()[0], 2),  # other processes on the machine skew CPU numbers
+        target_s_per_1000=TARGET_S_PER_1000 if has_target else None,
     )
-    if not args.no_record:
-        append_record(record)
     target = ""
-    if record["target_s_per_1000"]:
-        target = f"; target <= {TARGET_S_PER_1000:g} s per 1000: {'met' if record['s_per_1000'] <= 5 else 'MISSED'}"
-    print(f"generate {args.cfg} {args.resolution}px on {device}: {n} images in {seconds:.2f} s = {ips:.1f} images/s "
-          f"(generator alone {n / g_only:.1f} images/s, batch {opts.batch}, {workers} PNG threads)"
-          f"{target}")
+    if has_target:
+        met = 1000 / ips <= TARGET_S_PER_1000
+        target = f"; target <= {TARGET_S_PER_1000:g} s per 1000: {'met' if met else 'MISSED'}"
+    bench_common.report("generate", fields,
+                        f"generate {args.cfg} {args.resolution}px on {device}: {n} images in {seconds:.2f} s = "
+                        f"{ips:.1f} images/s (generator alone {n / g_only:.1f} images/s, batch {opts.batch}, "
+                        f"{workers} PNG threads){target}", record=not args.no_record)
 
 
 if __name__ == "__main__":

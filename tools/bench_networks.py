@@ -8,25 +8,17 @@ Prints one summary line and appends a JSON line to docs/bench.jsonl (unless --no
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
+import bench_common  # first: puts the repository on sys.path
 import torch
 import torch.nn.functional as F
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from augment.io_utils import atomic_write_text  # noqa: E402
-from augment.provenance import code_version, now_iso  # noqa: E402
-from stylegan_ada import presets  # noqa: E402
-from stylegan_ada.networks import Discriminator, Generator  # noqa: E402
-from stylegan_ada.ops.cpu_memory import retain_freed_memory  # noqa: E402
+from stylegan_ada import presets
+from stylegan_ada.networks import Discriminator, Generator
+from stylegan_ada.ops.cpu_memory import retain_freed_memory
 
 REFERENCE_CPU_S_PER_IMAGE = 2.75  # NVlabs reference, auto 256 px, fp32, this project's 2-core machine
 
@@ -55,23 +47,6 @@ def time_steps(cfg: str, resolution: int, batch: int, iters: int, warmup: int,
     return times, cpu_times
 
 
-def _load_avg() -> float | None:
-    """1-minute load average: the development machine is shared, so timings are only comparable at low load."""
-    try:
-        return float(Path("/proc/loadavg").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def append_record(record: dict) -> None:
-    """Append one JSON line to docs/bench.jsonl (rewritten atomically)."""
-    path = ROOT / "docs" / "bench.jsonl"
-    old = path.read_text() if path.exists() else ""
-    if old and not old.endswith("\n"):
-        old += "\n"
-    atomic_write_text(path, old + json.dumps(record, sort_keys=True) + "\n")
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cfg", default="auto", choices=presets.PRESETS)
@@ -92,23 +67,19 @@ def main(argv: list[str] | None = None) -> None:
     times, cpu_times = time_steps(args.cfg, args.resolution, args.batch, args.iters, args.warmup, args.device)
     per_image = statistics.median(times) / args.batch
     cpu_per_image = statistics.median(cpu_times) / args.batch  # all threads; less sensitive to other jobs
-    record = dict(
-        bench="networks_G+D_fwd_bwd", date=now_iso(), code_version=code_version(), cfg=args.cfg,
-        resolution=args.resolution, batch=args.batch, iters=args.iters, device=args.device,
-        threads=torch.get_num_threads(), torch=torch.__version__, machine=platform.machine(),
-        retain_freed_memory=retained, load_avg=_load_avg(), omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
+    reference = REFERENCE_CPU_S_PER_IMAGE if (args.cfg, args.resolution, args.device) == ("auto", 256, "cpu") else None
+    fields = dict(
+        cfg=args.cfg, resolution=args.resolution, batch=args.batch, iters=args.iters, device=args.device,
+        threads=torch.get_num_threads(), torch=torch.__version__,
+        retain_freed_memory=retained, omp_wait_policy=os.environ.get("OMP_WAIT_POLICY"),
         s_per_image=round(per_image, 4), s_per_step=[round(t, 4) for t in times],
-        cpu_s_per_image=round(cpu_per_image, 4),
-        reference_s_per_image=REFERENCE_CPU_S_PER_IMAGE if (args.cfg, args.resolution, args.device) == (
-            "auto", 256, "cpu") else None,
+        cpu_s_per_image=round(cpu_per_image, 4), reference_s_per_image=reference,
     )
-    if not args.no_record:
-        append_record(record)
-    ref = (f", reference {REFERENCE_CPU_S_PER_IMAGE:.2f} s/image"
-           if record["reference_s_per_image"] else "")
-    print(f"G+D fwd+bwd {args.cfg} {args.resolution}px batch {args.batch} on {args.device} "
-          f"({torch.get_num_threads()} threads, load {record['load_avg']}): {per_image:.3f} s/image wall, "
-          f"{cpu_per_image:.3f} CPU-s/image{ref}")
+    ref = f", reference {REFERENCE_CPU_S_PER_IMAGE:.2f} s/image" if reference else ""
+    bench_common.report("networks_G+D_fwd_bwd", fields,
+                        f"G+D fwd+bwd {args.cfg} {args.resolution}px batch {args.batch} on {args.device} "
+                        f"({torch.get_num_threads()} threads, load {bench_common.load_avg()}): {per_image:.3f} "
+                        f"s/image wall, {cpu_per_image:.3f} CPU-s/image{ref}", record=not args.no_record)
 
 
 if __name__ == "__main__":

@@ -11,24 +11,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tools")]
+import bench_common  # first: puts the repository on sys.path
 
-from augment.audio.mel import resolve_mel  # noqa: E402
-from augment.datasets import build_dataset  # noqa: E402
-from augment.prepare import prepare_dataset  # noqa: E402
-from augment.prepare_worker import default_jobs  # noqa: E402
-from augment.provenance import code_version, now_iso  # noqa: E402
-from bench_networks import append_record  # noqa: E402
+from augment.audio.mel import resolve_mel
+from augment.datasets import build_dataset
+from augment.prepare import prepare_dataset
+from augment.prepare_worker import default_jobs
 
-PANDA = ROOT.parent / "shared" / "data" / "panda4q"
+PANDA = bench_common.ROOT.parent / "shared" / "data" / "panda4q"
 TARGET_CLIPS_PER_S = 80.0  # issue 2: 4Q-full on 2 cores
 
 
@@ -59,18 +54,17 @@ def main(argv: list[str] | None = None) -> None:
         report = prepare_dataset(spec, workspace=tmp, mel=mel, resolution=args.resolution, jobs=jobs)
         seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         clips = len(report.workspace.rows())
-    record = dict(
-        bench="prepare_4q", date=now_iso(), code_version=code_version(), protocol=args.protocol, preset=args.preset,
-        resolution=args.resolution, jobs=jobs, cores=default_jobs(), machine=platform.machine(), clips=clips,
-        scanned=len(spec.sources), seconds=round(seconds, 2), clips_per_s=round(clips / seconds, 1),
+    fields = dict(
+        protocol=args.protocol, preset=args.preset, resolution=args.resolution, jobs=jobs, cores=default_jobs(),
+        clips=clips, scanned=len(spec.sources), seconds=round(seconds, 2), clips_per_s=round(clips / seconds, 1),
         cpu_s_per_clip=round(cpu / clips, 4), loadavg_before=round(load_before, 2),
         target_clips_per_s=TARGET_CLIPS_PER_S if (args.protocol, jobs) == ("full", 2) else None,
     )
-    if not args.no_record:
-        append_record(record)
-    print(f"prepare 4Q-{args.protocol}: {clips} clips in {seconds:.1f} s = {clips / seconds:.1f} clips/s "
-          f"({jobs} jobs, {args.resolution} px; {1000 * cpu / clips:.1f} ms CPU per clip; "
-          f"load average before {load_before:.1f}; target {TARGET_CLIPS_PER_S:g} clips/s on 2 cores)")
+    bench_common.report("prepare_4q", fields,
+                        f"prepare 4Q-{args.protocol}: {clips} clips in {seconds:.1f} s = {clips / seconds:.1f} "
+                        f"clips/s ({jobs} jobs, {args.resolution} px; {1000 * cpu / clips:.1f} ms CPU per clip; load "
+                        f"average before {load_before:.1f}; target {TARGET_CLIPS_PER_S:g} clips/s on 2 cores)",
+                        record=not args.no_record)
 
 
 if __name__ == "__main__":

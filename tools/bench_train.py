@@ -10,24 +10,19 @@ a JSON line to docs/bench.jsonl (unless --no-record).
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+import bench_common  # first: puts the repository on sys.path
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from augment.provenance import code_version, now_iso  # noqa: E402
-from stylegan_ada import presets  # noqa: E402
-from stylegan_ada.training.data import ImageSet  # noqa: E402
-from stylegan_ada.training.launch import cpu_threads  # noqa: E402
-from stylegan_ada.training.options import TrainingOptions  # noqa: E402
-from stylegan_ada.training.training_loop import SINGLE, RunInputs, Trainer  # noqa: E402
+from stylegan_ada import presets
+from stylegan_ada.training.data import ImageSet
+from stylegan_ada.training.launch import cpu_threads
+from stylegan_ada.training.options import TrainingOptions
+from stylegan_ada.training.training_loop import SINGLE, RunInputs, Trainer
 
 REFERENCE_V100_S_PER_KIMG = (21.6, 24.2)  # the reference's own table, 256 px, 1 V100
 
@@ -79,19 +74,17 @@ def main() -> None:
     sec_per_kimg = seconds / (a.steps * opts.batch) * 1000
     peak = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else None
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-    record = {"bench": "train", "date": now_iso(), "code_version": code_version(), "torch": torch.__version__,
-              "device": a.device, "device_name": name, "cfg": a.cfg, "resolution": a.resolution, "batch": opts.batch,
+    fields = {"torch": torch.__version__, "device": a.device, "device_name": name, "cfg": a.cfg,
+              "resolution": a.resolution, "batch": opts.batch,
               "fp16_res": p["G_kwargs"]["synthesis_kwargs"].get("num_fp16_res"), "channels_last": a.channels_last,
-              "steps": a.steps,
-              "threads": torch.get_num_threads(), "sec_per_kimg": round(sec_per_kimg, 3),
+              "steps": a.steps, "threads": torch.get_num_threads(), "sec_per_kimg": round(sec_per_kimg, 3),
               "peak_gpu_gb": round(peak, 3) if peak is not None else None,
               "reference_v100_sec_per_kimg": list(REFERENCE_V100_S_PER_KIMG)}
-    print(f"train {a.cfg} {a.resolution}px batch {opts.batch} on {name}: {sec_per_kimg:.2f} s/kimg"
-          + (f", peak {peak:.2f} GB" if peak is not None else "")
-          + f" (reference on a V100: {REFERENCE_V100_S_PER_KIMG[0]}-{REFERENCE_V100_S_PER_KIMG[1]} s/kimg)")
-    if not a.no_record:
-        with open(ROOT / "docs" / "bench.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, sort_keys=True) + "\n")
+    bench_common.report("train", fields,
+                        f"train {a.cfg} {a.resolution}px batch {opts.batch} on {name}: {sec_per_kimg:.2f} s/kimg"
+                        + (f", peak {peak:.2f} GB" if peak is not None else "")
+                        + f" (reference on a V100: {REFERENCE_V100_S_PER_KIMG[0]}-{REFERENCE_V100_S_PER_KIMG[1]} "
+                          "s/kimg)", record=not a.no_record)
 
 
 if __name__ == "__main__":

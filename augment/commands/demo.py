@@ -42,9 +42,42 @@ def prepare_demo(workspace: Path, options: dict[str, Any]) -> None:
     click.echo(report.summary_line())
 
 
+DEMO_KIMG = 0.5   # per class: enough to leave the noise stage, small enough for minutes on 2 CPU cores
+
+
+def train_demo(workspace: Path, options: dict[str, Any]) -> None:
+    """Train a tiny GAN per class from scratch through the real `augment train` command."""
+    from augment.commands.train import train
+    from augment.workspace import Workspace
+
+    ws = Workspace.load(workspace)
+    for cls in ws.classes:
+        args = ["--workspace", str(workspace), "--class", cls, "--cfg", "tiny", "--kimg", str(DEMO_KIMG),
+                "--from", "scratch", "--metrics", "none", "--tick-kimg", str(DEMO_KIMG / 2), "--snap", "1",
+                "--seed", str(options["seed"]), "--device", "cpu", "--quiet"]
+        if options["force"]:
+            args.append("--force")
+        train.main(args=args, prog_name="augment train", standalone_mode=False)
+
+
+def _generate_step(workspace: Path, options: dict[str, Any]) -> None:
+    from augment.commands.generate import generate_demo
+
+    generate_demo(workspace, options)
+
+
+def _classify_step(workspace: Path, options: dict[str, Any]) -> None:
+    from classify.demo import demo_step
+
+    demo_step(workspace, options)
+
+
 STEPS: list[Step] = [
     ("synthesize audio", synthesize_audio),
     ("prepare", prepare_demo),
+    ("train a tiny GAN per class", train_demo),
+    ("generate fakes", _generate_step),
+    ("classify: real, synthetic, real+synthetic", _classify_step),
 ]
 
 

@@ -1,7 +1,7 @@
 """`augment prepare`: turn labelled audio (or images) into a split, hashed workspace of mel-spectrogram images."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -31,6 +31,11 @@ def _parse_thresholds(text: str) -> tuple[float, float]:
     return low, high
 
 
+def path_option(flag: str, *, directory: bool, help: str) -> Callable:
+    """An optional dataset-specific path option (checked by the dataset builder, which names what is missing)."""
+    return click.option(flag, type=click.Path(file_okay=not directory, dir_okay=directory), default=None, help=help)
+
+
 def check_resolution(resolution: int) -> None:
     if resolution < 4 or resolution & (resolution - 1):
         raise UserError(f"--resolution must be a power of two (e.g. 32, 64, 128, 256), got {resolution}; "
@@ -41,25 +46,25 @@ def check_resolution(resolution: int) -> None:
 @click.option("--dataset", type=click.Choice(DATASETS), required=True,
               help="Kind of input: soundtracks360 (360-set + ratings), panda4q (4Q MER set), folder (audio in "
                    "<class>/ subfolders), csv (path,label[,split] list), images (images in <class>/ subfolders).")
-@click.option("--audio-dir", type=click.Path(file_okay=False), default=None,
-              help="Audio folder: NNN.mp3 (soundtracks360), Q1..Q4/<Song>.mp3 (panda4q), <class>/... (folder).")
-@click.option("--ratings", type=click.Path(dir_okay=False), default=None,
-              help="soundtracks360: mean_ratings_set1.csv (UTF-8, BOM allowed).")
+@path_option("--audio-dir", directory=True,
+             help="Audio folder: NNN.mp3 (soundtracks360), Q1..Q4/<Song>.mp3 (panda4q), <class>/... (folder).")
+@path_option("--ratings", directory=False,
+             help="soundtracks360: mean_ratings_set1.csv (UTF-8, BOM allowed).")
 @click.option("--target", type=click.Choice(TARGETS), default=None,
               help="soundtracks360 labels: argmax of the 5 emotion ratings, or 3 classes of one dimension.  "
                    "[default: emotions]")
 @click.option("--thresholds", default=None,
               help="soundtracks360 valence/energy/tension: LOW,HIGH — low if mean < LOW, high if mean >= HIGH.  "
                    "[default: 3,5]")
-@click.option("--annotations", type=click.Path(dir_okay=False), default=None,
-              help="panda4q: panda_dataset_taffc_annotations.csv (columns Song, Quadrant).")
+@path_option("--annotations", directory=False,
+             help="panda4q: panda_dataset_taffc_annotations.csv (columns Song, Quadrant).")
 @click.option("--protocol", type=click.Choice(["small", "full"]), default=None,
               help="panda4q: 4Q-small (train pools Q1 25, Q2 11, Q3 35, Q4 36) or 4Q-full (all non-test clips).  "
                    "[default: small]")
-@click.option("--manifest", type=click.Path(dir_okay=False), default=None,
-              help="csv: CSV with columns path,label and optional split (train|val|test); paths relative to it.")
-@click.option("--image-dir", type=click.Path(file_okay=False), default=None,
-              help="images: folder with one subfolder of images per class.")
+@path_option("--manifest", directory=False,
+             help="csv: CSV with columns path,label and optional split (train|val|test); paths relative to it.")
+@path_option("--image-dir", directory=True,
+             help="images: folder with one subfolder of images per class.")
 @click.option("--name", default=None, help="Dataset name recorded in the workspace.  [default: the --dataset kind]")
 @click.option("--test-size", default=None,
               help="Test clips per class: a count (40) or a fraction (0.2).  [default: 40 for 360-set emotions "

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from augment.datasets.splits import SplitPlan
+from augment.datasets.splits import SplitPlan, plan_from_options
 from augment.errors import UserError
 
 
@@ -44,22 +44,23 @@ class DatasetSpec:
         return {k: v for k, v in self.options.items() if k not in self.path_options}
 
 
-def require_dir(path: str | os.PathLike | None, option: str) -> Path:
+def _require(path: str | os.PathLike | None, option: str, directory: bool) -> Path:
     if path is None:
         raise UserError(f"{option} is required for this --dataset")
     p = Path(path).expanduser()
-    if not p.is_dir():
-        raise UserError(f"{option} {p} is not a directory")
+    if not (p.is_dir() if directory else p.is_file()):
+        raise UserError(f"{option} {p} is not a {'directory' if directory else 'file'}")
     return p.resolve()
+
+
+def require_dir(path: str | os.PathLike | None, option: str) -> Path:
+    """The existing directory an option names (resolved); one-line UserError if missing or not a directory."""
+    return _require(path, option, directory=True)
 
 
 def require_file(path: str | os.PathLike | None, option: str) -> Path:
-    if path is None:
-        raise UserError(f"{option} is required for this --dataset")
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise UserError(f"{option} {p} is not a file")
-    return p.resolve()
+    """The existing file an option names (resolved); one-line UserError if missing or not a file."""
+    return _require(path, option, directory=False)
 
 
 def is_hidden(path: Path) -> bool:
@@ -99,6 +100,18 @@ def class_folder_sources(root: Path, option: str) -> tuple[list[str], list[Sourc
             raise UserError(f"class folder {folder} is empty; add files to it or remove the folder")
         sources.extend(Source(f, relative_name(f, root), folder.name) for f in files)
     return [f.name for f in folders], sources, notes
+
+
+def class_folder_spec(opts: dict[str, Any], *, key: str, kind: str, name: str, default_test: float) -> DatasetSpec:
+    """A dataset of one subfolder per class under the folder option ``key`` (``audio_dir``/``image_dir``), with
+    generic splits (``--test-size``, default ``default_test``); ``name`` unless ``--name`` says otherwise."""
+    option = "--" + key.replace("_", "-")
+    root = require_dir(opts.get(key), option)
+    classes, sources, notes = class_folder_sources(root, option)
+    plan = plan_from_options(opts, default_test)
+    options = {key: str(root), "split": plan.to_dict()}
+    return DatasetSpec(name=opts.get("name") or name, kind=kind, classes=classes, sources=sources, plan=plan,
+                       options=options, path_options=(key,), notes=notes)
 
 
 def read_csv_rows(path: Path, required: Sequence[str], what: str) -> tuple[list[str], list[dict[str, str]]]:

@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from augment.datasets.base import DatasetSpec, class_folder_sources, require_dir
-from augment.datasets.splits import plan_from_options
+from augment.datasets.base import DatasetSpec, class_folder_spec
 
 DEFAULT_TEST = 0.2
 IMAGE_MAPPING = {"kind": "grayscale", "channels": "rgb_equal", "resize": "bicubic"}
@@ -51,9 +50,4 @@ def image_to_gray(path: Path, resolution: int) -> np.ndarray:
 
 
 def build(opts: dict[str, Any]) -> DatasetSpec:
-    image_dir = require_dir(opts.get("image_dir"), "--image-dir")
-    classes, sources, notes = class_folder_sources(image_dir, "--image-dir")
-    plan = plan_from_options(opts, DEFAULT_TEST)
-    options = {"image_dir": str(image_dir), "split": plan.to_dict()}
-    return DatasetSpec(name=opts.get("name") or "images", kind="images", classes=classes, sources=sources,
-                       plan=plan, options=options, path_options=("image_dir",), notes=notes)
+    return class_folder_spec(opts, key="image_dir", kind="images", name="images", default_test=DEFAULT_TEST)

@@ -15,8 +15,9 @@ class AdaController:
     """Accumulates sign(D(real)) and adjusts ``augment_pipe.p`` every ``interval`` minibatches.
 
     Usage per training minibatch: ``accumulate(real_logits)`` for every D pass on reals, then
-    ``end_minibatch(augment_pipe)`` once. Everything stays on the device (no host synchronisation) until
-    :attr:`r_t` or :meth:`state_dict` is read. Under ``torch.distributed`` the sums are all-reduced, so every
+    ``end_minibatch(augment_pipe)`` once. The sum of signs stays on the device and the count is a Python int, so
+    nothing synchronises with the host (no device->host read, no host->device copy) until :attr:`r_t` or
+    :meth:`state_dict` is read. Under ``torch.distributed`` the sums are all-reduced, so every
     rank gets the same p. ``batch`` is the global batch size (all processes together).
     """
 
@@ -29,7 +30,8 @@ class AdaController:
         self.ada_kimg = float(ada_kimg)
         self.interval = int(interval)
         self.batch = int(batch)
-        self._stats: torch.Tensor | None = None  # [sum of signs, count] since the last adjustment, float64
+        self._sign_sum: torch.Tensor | None = None  # sum of signs since the last adjustment (float64, on device)
+        self._count = 0                               # how many signs that sum holds
         self._last_rt: torch.Tensor | None = None
         self.minibatches = 0  # minibatches since the start of training; every interval-th one adjusts p
         self.adjustments = 0
@@ -48,9 +50,9 @@ class AdaController:
     def accumulate(self, real_logits: torch.Tensor) -> None:
         """Add the signs of D's outputs on (augmented) real images."""
         logits = real_logits.detach()
-        stats = torch.stack([logits.sign().sum().to(torch.float64),
-                             torch.tensor(float(logits.numel()), dtype=torch.float64, device=logits.device)])
-        self._stats = stats if self._stats is None else self._stats + stats.to(self._stats.device)
+        signs = logits.sign().sum().to(torch.float64)
+        self._sign_sum = signs if self._sign_sum is None else self._sign_sum + signs.to(self._sign_sum.device)
+        self._count += logits.numel()
 
     def end_minibatch(self, augment_pipe: torch.nn.Module) -> bool:
         """Count one minibatch; every ``interval`` minibatches update ``augment_pipe.p``. True at those points."""
@@ -59,11 +61,12 @@ class AdaController:
             return False
         p = augment_pipe.p
         stats = torch.zeros([2], dtype=torch.float64, device=p.device)
-        if self._stats is not None:
-            stats = stats + self._stats.to(p.device)
+        if self._sign_sum is not None:
+            stats[0] += self._sign_sum.to(p.device)
+        stats[1] = float(self._count)  # a fill with a Python scalar: a kernel launch, no host->device copy
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.all_reduce(stats)
-        self._stats = None
+        self._sign_sum, self._count = None, 0
         total, count = stats[0], stats[1]
         rt = total / count.clamp(min=1)
         # No D pass on reals in this interval: nothing measured, p stays (the reference would turn p into NaN).
@@ -76,7 +79,8 @@ class AdaController:
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue exactly (plain Python values; p itself lives in the augment pipe)."""
-        sign_sum, count = (0.0, 0) if self._stats is None else (float(self._stats[0]), int(self._stats[1]))
+        sign_sum = 0.0 if self._sign_sum is None else float(self._sign_sum)
+        count = self._count
         return {
             "target": self.target, "ada_kimg": self.ada_kimg, "interval": self.interval, "batch": self.batch,
             "sign_sum": sign_sum, "count": count, "minibatches": self.minibatches, "adjustments": self.adjustments,
@@ -85,10 +89,10 @@ class AdaController:
 
     def load_state_dict(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
         """Restore the accumulators and counters; the settings (target, speed, ...) stay as constructed."""
-        self._stats = None
-        if int(state["count"]):
-            self._stats = torch.tensor([float(state["sign_sum"]), float(state["count"])], dtype=torch.float64,
-                                       device=device)
+        self._count = int(state["count"])
+        self._sign_sum = None
+        if self._count:
+            self._sign_sum = torch.tensor(float(state["sign_sum"]), dtype=torch.float64, device=device)
         self.minibatches = int(state["minibatches"])
         self.adjustments = int(state["adjustments"])
         self._last_rt = None if state["r_t"] is None else torch.tensor(float(state["r_t"]), dtype=torch.float64,

@@ -58,6 +58,8 @@ def cuda_function(op: str, x: torch.Tensor, impl: str) -> Any | None:
     plugin = backend.get(op) if backend is not None else None
     if plugin is None:
         if impl == "cuda":
-            raise RuntimeError(f"{op}: impl='cuda' requested but the CUDA extension is not available")
+            reason = backend.last_error() if backend is not None else "stylegan_ada.ops.cuda_backend cannot be imported"
+            raise RuntimeError(f"{op}: impl='cuda' requested but the CUDA extension is not available "
+                               f"({reason or 'unknown reason'})")
         return None
     return getattr(backend, f"cuda_{op}")

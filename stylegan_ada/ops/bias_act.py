@@ -60,6 +60,12 @@ def resolve_args(act: str, alpha: float | None, gain: float | None,
     return spec, alpha, gain, clamp
 
 
+def check_bias(x: torch.Tensor, b: torch.Tensor | None, dim: int) -> None:
+    """ValueError unless `b` is None or a 1D bias with one entry per index of `x` along `dim` (both paths)."""
+    if b is not None and (b.ndim != 1 or not 0 <= dim < x.ndim or b.shape[0] != x.shape[dim]):
+        raise ValueError(f"bias_act: bias of shape {tuple(b.shape)} does not match dim {dim} of {tuple(x.shape)}")
+
+
 def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: str = "linear",
              alpha: float | None = None, gain: float | None = None, clamp: float | None = None,
              impl: str = "auto") -> torch.Tensor:
@@ -69,6 +75,7 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: 
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError("bias_act: x must be a tensor")
+    check_bias(x, b, dim)
     cuda_op = cuda_function("bias_act", x, impl)
     if cuda_op is not None:
         return cuda_op(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
@@ -83,9 +90,7 @@ def bias_act_ref(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, a
     its output for the backward pass; the other activations are composed from plain autograd ops.
     """
     spec, alpha, gain, clamp = resolve_args(act, alpha, gain, clamp)
-    if b is not None:
-        if b.ndim != 1 or not 0 <= dim < x.ndim or b.shape[0] != x.shape[dim]:
-            raise ValueError(f"bias_act: bias of shape {tuple(b.shape)} does not match dim {dim} of {tuple(x.shape)}")
+    check_bias(x, b, dim)
     if b is None and act == "linear" and gain == 1 and clamp < 0:
         return x
     if act in _PIECEWISE_LINEAR and gain > 0 and alpha >= 0:

@@ -12,7 +12,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from stylegan_ada.ops import cuda_backend
-from stylegan_ada.ops.bias_act import resolve_args
+from stylegan_ada.ops.bias_act import check_bias, resolve_args
 
 _FORWARD, _FIRST_DERIVATIVE, _SECOND_DERIVATIVE = 0, 1, 2
 
@@ -95,9 +95,8 @@ def cuda_bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, 
     spec, alpha, gain, clamp = resolve_args(act, alpha, gain, clamp)
     if b is None and act == "linear" and gain == 1 and clamp < 0:
         return x  # nothing to do, exactly like the reference path
+    check_bias(x, b, dim)
     if b is not None:
-        if b.ndim != 1 or not 0 <= dim < x.ndim or b.shape[0] != x.shape[dim]:
-            raise ValueError(f"bias_act: bias of shape {tuple(b.shape)} does not match dim {dim} of {tuple(x.shape)}")
         b = b.to(dtype=x.dtype).contiguous()  # the kernels read x and b in one dtype, like the networks pass them
     cfg = _Config(dim, spec.cuda_idx, alpha, gain, clamp, spec.has_2nd_grad)
     return _BiasActCuda.apply(x, b, cfg)

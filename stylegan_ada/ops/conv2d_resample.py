@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from stylegan_ada.ops import upfirdn2d
-from stylegan_ada.ops.upfirdn2d import Padding, filter_size, parse_padding
+from stylegan_ada.ops.upfirdn2d import Padding, parse_padding, resample_padding
 
 
 def _conv(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: tuple[int, int] = (0, 0), groups: int = 1,
@@ -39,17 +39,9 @@ def conv2d_resample(x: torch.Tensor, w: torch.Tensor, f: torch.Tensor | None = N
             and up >= 1 and down >= 1 and groups >= 1):
         raise ValueError("conv2d_resample: up, down and groups must be integers >= 1")
     out_channels, in_per_group, kh, kw = (int(s) for s in w.shape)
-    fw, fh = filter_size(f)
-    px0, px1, py0, py1 = parse_padding(padding)
-
-    # Extra padding so that the filter's footprint is centred around the resampled pixels.
-    if up > 1:
-        px0, px1 = px0 + (fw + up - 1) // 2, px1 + (fw - up) // 2
-        py0, py1 = py0 + (fh + up - 1) // 2, py1 + (fh - up) // 2
-    if down > 1:
-        px0, px1 = px0 + (fw - down + 1) // 2, px1 + (fw - down) // 2
-        py0, py1 = py0 + (fh - down + 1) // 2, py1 + (fh - down) // 2
-    pad = [px0, px1, py0, py1]
+    # Extra padding so that the filter's footprint is centred around the resampled pixels (no filter: none).
+    pad = resample_padding(f, padding, up, down) if up > 1 or down > 1 else list(parse_padding(padding))
+    px0, px1, py0, py1 = pad
 
     if kw == 1 and kh == 1 and down > 1 and up == 1:  # 1x1 + down: downsample first, then convolve fewer pixels
         x = upfirdn2d.upfirdn2d(x, f, down=down, padding=pad, flip_filter=flip_filter)

@@ -122,7 +122,7 @@ def _upfirdn_2d_kernel(x: torch.Tensor, f: torch.Tensor, upx: int, upy: int, dow
         # pixel i of the padded valid convolution is its pixel i + f - 1 - pad0, hence the shifted pad/crop below.
         kernel = f.flip([0, 1]) if flip_filter else f
         x = _depthwise(x, kernel, stride=(upy, upx), transpose=True)
-        x = F.pad(x, [px0 - fw + 1, px1 + upx - fw, py0 - fh + 1, py1 + upy - fh])
+        x = _pad_or_crop(x, [px0 - fw + 1, px1 + upx - fw, py0 - fh + 1, py1 + upy - fh])
         if downx > 1 or downy > 1:
             x = x[:, :, ::downy, ::downx]
         return x
@@ -131,41 +131,66 @@ def _upfirdn_2d_kernel(x: torch.Tensor, f: torch.Tensor, upx: int, upy: int, dow
     conv_padding = (0, 0)
     if px0 == px1 and py0 == py1 and px0 >= 0 and py0 >= 0 and not identity:
         conv_padding = (py0, px0)  # let the convolution pad: no padded copy of x
-    elif px0 or px1 or py0 or py1:
-        x = F.pad(x, [px0, px1, py0, py1])
+    else:
+        x = _pad_or_crop(x, [px0, px1, py0, py1])
     if identity:
         return x[:, :, ::downy, ::downx] if (downx > 1 or downy > 1) else x
     return _depthwise(x, kernel, stride=(downy, downx), padding=conv_padding)
 
 
+def _pad_or_crop(x: torch.Tensor, pad: list[int]) -> torch.Tensor:
+    """``F.pad(x, [x0, x1, y0, y1])`` where negative entries crop; pads first and crops after, so a crop larger than
+    the input but not than the padded input works (F.pad alone fails there, e.g. width 1 with padding [-2, 1])."""
+    grow = [max(p, 0) for p in pad]
+    if any(grow):
+        x = F.pad(x, grow)
+    x0, x1, y0, y1 = (max(-p, 0) for p in pad)
+    if x0 or x1 or y0 or y1:
+        x = x[:, :, y0:x.shape[2] - y1, x0:x.shape[3] - x1]
+    return x
+
+
+def _centring(taps: int, up: int, down: int) -> tuple[int, int]:
+    """Extra (before, after) padding along one axis that centres a `taps`-long filter on the output pixels."""
+    if up > 1 and down > 1:  # upsample, filter, downsample (conv2d_resample): both amounts
+        (u0, u1), (d0, d1) = _centring(taps, up, 1), _centring(taps, 1, down)
+        return u0 + d0, u1 + d1
+    if down > 1:
+        return (taps - down + 1) // 2, (taps - down) // 2
+    return (taps + up - 1) // 2, (taps - up) // 2  # up == 1: plain filtering, output size = input size
+
+
+def resample_padding(f: torch.Tensor | None, padding: Padding = 0, up: Scaling = 1,
+                     down: Scaling = 1) -> list[int]:
+    """`[x0, x1, y0, y1]`: `padding` plus the padding that centres `f` on the pixels of an up/downsampling by
+    `up`/`down` (what `filter2d`, `upsample2d`, `downsample2d` and `conv2d_resample` add)."""
+    (upx, upy), (downx, downy) = parse_scaling(up), parse_scaling(down)
+    px0, px1, py0, py1 = parse_padding(padding)
+    fw, fh = filter_size(f)
+    (ax0, ax1), (ay0, ay1) = _centring(fw, upx, downx), _centring(fh, upy, downy)
+    return [px0 + ax0, px1 + ax1, py0 + ay0, py1 + ay1]
+
+
 def filter2d(x: torch.Tensor, f: torch.Tensor | None, padding: Padding = 0, flip_filter: bool = False,
              gain: float = 1, impl: str = "auto") -> torch.Tensor:
     """Filter with `f`, padded so that the output has the input's size (plus `padding`)."""
-    px0, px1, py0, py1 = parse_padding(padding)
-    fw, fh = filter_size(f)
-    p = [px0 + fw // 2, px1 + (fw - 1) // 2, py0 + fh // 2, py1 + (fh - 1) // 2]
-    return upfirdn2d(x, f, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
+    return upfirdn2d(x, f, padding=resample_padding(f, padding), flip_filter=flip_filter, gain=gain, impl=impl)
 
 
 def upsample2d(x: torch.Tensor, f: torch.Tensor | None, up: Scaling = 2, padding: Padding = 0,
                flip_filter: bool = False, gain: float = 1, impl: str = "auto") -> torch.Tensor:
     """Upsample by `up` with filter `f`; the output is `up` times the input size (plus `padding`)."""
     upx, upy = parse_scaling(up)
-    px0, px1, py0, py1 = parse_padding(padding)
-    fw, fh = filter_size(f)
-    p = [px0 + (fw + upx - 1) // 2, px1 + (fw - upx) // 2, py0 + (fh + upy - 1) // 2, py1 + (fh - upy) // 2]
-    return upfirdn2d(x, f, up=up, padding=p, flip_filter=flip_filter, gain=gain * upx * upy, impl=impl)
+    return upfirdn2d(x, f, up=up, padding=resample_padding(f, padding, up=up), flip_filter=flip_filter,
+                     gain=gain * upx * upy, impl=impl)
 
 
 def downsample2d(x: torch.Tensor, f: torch.Tensor | None, down: Scaling = 2, padding: Padding = 0,
                  flip_filter: bool = False, gain: float = 1, impl: str = "auto") -> torch.Tensor:
     """Downsample by `down` with filter `f`; the output is the input size divided by `down` (plus `padding`)."""
-    downx, downy = parse_scaling(down)
-    px0, px1, py0, py1 = parse_padding(padding)
-    fw, fh = filter_size(f)
-    p = [px0 + (fw - downx + 1) // 2, px1 + (fw - downx) // 2, py0 + (fh - downy + 1) // 2, py1 + (fh - downy) // 2]
-    return upfirdn2d(x, f, down=down, padding=p, flip_filter=flip_filter, gain=gain, impl=impl)
+    return upfirdn2d(x, f, down=down, padding=resample_padding(f, padding, down=down), flip_filter=flip_filter,
+                     gain=gain, impl=impl)
 
 
 __all__ = ["setup_filter", "upfirdn2d", "upfirdn2d_ref", "filter2d", "upsample2d", "downsample2d",
-           "parse_padding", "parse_scaling", "filter_size"]
+           "parse_padding", "parse_scaling", "filter_size", "resample_padding"]

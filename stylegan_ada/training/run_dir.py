@@ -81,14 +81,20 @@ def fakes_path(run_dir: Path, tag: str) -> Path:
     return run_dir / f"fakes{tag}.png"
 
 
+def _tag_of(name: str, pattern: re.Pattern) -> str | None:
+    m = pattern.match(name)
+    return m.group(1) + (f".{m.group(2)}" if m.group(2) else "") if m else None
+
+
+def network_tag(name: str) -> str | None:
+    """The tag of a ``network-snapshot-<tag>.safetensors`` file name (None for any other name)."""
+    return _tag_of(name, NETWORK_RE)
+
+
 def _tags(run_dir: Path, pattern: re.Pattern) -> list[str]:
     if not run_dir.is_dir():
         return []
-    tags = []
-    for p in run_dir.iterdir():
-        m = pattern.match(p.name)
-        if m:
-            tags.append(m.group(1) + (f".{m.group(2)}" if m.group(2) else ""))
+    tags = [t for t in (_tag_of(p.name, pattern) for p in run_dir.iterdir()) if t is not None]
     return sorted(tags, key=tag_nimg)
 
 
