@@ -8,10 +8,9 @@ executed by a single resampling: reflect-pad, 2x upsample with the orthogonal sy
 bilinear ``grid_sample``, 2x downsample with the same (flipped) wavelet. Colour transforms are folded
 into one 4x4 matrix per image. Then optional image-space filtering, additive noise and cutout.
 
-All operations are differentiable w.r.t. the images, to second order (R1 on augmented reals):
-``torch.nn.functional.grid_sample`` has a native double backward in the torch versions we support
-(>= 2.3; checked by gradgradcheck in tests/test_augment_pipe.py), so the reference's grid-sample
-grad-fix is not needed.
+All operations are differentiable w.r.t. the images, to second order (R1 on augmented reals): the
+resampling goes through `stylegan_ada.ops.grid_sample`, since PyTorch's CUDA grid sampler has no double
+backward (checked by gradgradcheck in tests/test_augment_pipe.py and tests/test_ops.py).
 
 Randomness comes from the global torch generator of the images' device, drawn in the same order as in
 the reference implementation: for the same seed the outputs agree with it up to float rounding
@@ -30,6 +29,7 @@ import torch.nn.functional as F
 from stylegan_ada.ada import matrices as M
 from stylegan_ada.ada.filters import SYM6, octave_filter_bank
 from stylegan_ada.ops import upfirdn2d
+from stylegan_ada.ops.grid_sample import grid_sample
 
 __all__ = ["AugmentPipe", "AUGPIPE_SPECS", "make_augment_pipe"]
 
@@ -225,7 +225,7 @@ class AugmentPipe(torch.nn.Module):
         from_norm = M.constant2d([[out_w / 2, 0, 0], [0, out_h / 2, 0], [0, 0, 1]], device)
         g_inv = to_norm @ g_inv @ from_norm
         grid = F.affine_grid(g_inv[:, :2, :].to(images.dtype), [n, ch, out_h, out_w], align_corners=False)
-        images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        images = grid_sample(images, grid)
         return upfirdn2d.downsample2d(images, self.Hz_geom, down=2, padding=-2 * tap_margin, flip_filter=True)
 
     @staticmethod

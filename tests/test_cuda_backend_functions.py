@@ -57,3 +57,68 @@ def test_cuda_functions_reject_cpu_tensors_with_a_clear_message():
         cuda_bias_act(x, torch.zeros(2), act="lrelu")
     with pytest.raises(ValueError, match="needs a CUDA tensor, got one on cpu"):
         cuda_upfirdn2d(x, upfirdn2d.setup_filter([1, 3, 3, 1]), up=2)
+
+
+class _ReferencePlugin:
+    """Stands in for the compiled extension on CPU: same entry points, computed by the reference path, so the Python
+    glue of the CUDA autograd functions (layouts, saved tensors, configs, adjoints) runs in CI without a GPU."""
+
+    def bias_act(self, x, b, g1, g2, mode, dim, act_code, alpha, gain, clamp):
+        act = next(name for name, spec in bias_act.ACTIVATIONS.items() if spec.cuda_idx == act_code)
+        args = dict(dim=dim, act=act, alpha=alpha, gain=gain, clamp=None if clamp < 0 else clamp)
+        if mode == 0:
+            return bias_act.bias_act_ref(x, b, **args)
+        if mode == 1:
+            with torch.enable_grad():
+                xg = x.detach().requires_grad_()
+                (dx,) = torch.autograd.grad(bias_act.bias_act_ref(xg, b, **args), xg, g1)
+            return dx
+        raise NotImplementedError("second derivative: checked on a GPU by tools/check_cuda_ops.py")
+
+    def upfirdn2d(self, x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1, flip, tap_gain):
+        if min((x.shape[2] * upy + pady0 + pady1 - f.shape[0]) // downy, (x.shape[3] * upx + padx0 + padx1
+                                                                            - f.shape[1]) // downx) < 0:
+            raise RuntimeError("upfirdn2d: padding/filter leave an empty output")  # like the kernel
+        return upfirdn2d.upfirdn2d_ref(x, f * tap_gain, up=[upx, upy], down=[downx, downy],
+                                       padding=[padx0, padx1, pady0, pady1], flip_filter=flip)
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last", "strided"])
+def test_autograd_glue_matches_the_reference_path(monkeypatch, layout):
+    """Forward and first-order gradient through _BiasActCuda/_Upfirdn2dCuda with the kernels stood in for: catches
+    Python-level slips (a GPU run once found `Tensor.is_non_overlapping_and_dense`, which exists only in C++)."""
+    from stylegan_ada.ops import bias_act_cuda, upfirdn2d_cuda
+
+    monkeypatch.setattr(cuda_backend, "get", lambda name: _ReferencePlugin())
+    gen = torch.Generator().manual_seed(3)
+    x0 = torch.randn([2, 6, 8, 10], generator=gen, dtype=torch.float64)
+    x = {"contiguous": x0, "channels_last": x0.to(memory_format=torch.channels_last),
+         "strided": torch.randn([2, 6, 10, 8], generator=gen, dtype=torch.float64).transpose(2, 3)}[layout]
+    b = torch.randn([6], generator=gen, dtype=torch.float64)
+    cfg = bias_act_cuda._Config(1, bias_act.ACTIVATIONS["lrelu"].cuda_idx, 0.2, 2 ** 0.5, 0.5, True)
+    f = FILTERS["sep8"]  # float32 taps on float64 images, gain 3: the gain is applied before the cast, as in ref
+    ucfg = _Config(2, 2, 1, 1, 2, 1, 1, 2, False, 3.0)
+    for fn, ref in [(lambda t: bias_act_cuda._BiasActCuda.apply(t, b, cfg),
+                     lambda t: bias_act.bias_act_ref(t, b, act="lrelu", clamp=0.5)),
+                    (lambda t: upfirdn2d_cuda._Upfirdn2dCuda.apply(t, f, ucfg),
+                     lambda t: upfirdn2d.upfirdn2d_ref(t, f, up=2, padding=[2, 1, 1, 2], gain=3.0))]:
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        ya, yb = fn(xa), ref(xb)
+        torch.testing.assert_close(ya, yb, rtol=1e-13, atol=1e-13)
+        dy = torch.randn(yb.shape, generator=gen, dtype=torch.float64)
+        torch.testing.assert_close(torch.autograd.grad(ya, xa, dy)[0], torch.autograd.grad(yb, xb, dy)[0],
+                                   rtol=1e-13, atol=1e-13)
+
+
+def test_empty_output_is_returned_not_refused(monkeypatch):
+    """The kernel refuses an empty output; the glue returns the reference path's empty tensor and a zero gradient."""
+    from stylegan_ada.ops import upfirdn2d_cuda
+
+    monkeypatch.setattr(cuda_backend, "get", lambda name: _ReferencePlugin())
+    x = torch.randn([1, 2, 1, 1], dtype=torch.float64, requires_grad=True)
+    f = torch.randn([2, 2], dtype=torch.float64)
+    y = upfirdn2d_cuda._Upfirdn2dCuda.apply(x, f, _Config(2, 2, 2, 2, -1, 0, -1, 0, False, 1.0))
+    ref = upfirdn2d.upfirdn2d_ref(x, f, up=2, down=2, padding=[-1, 0, -1, 0])
+    assert y.shape == ref.shape == (1, 2, 0, 0)
+    (dx,) = torch.autograd.grad(y.sum(), x, allow_unused=True)
+    assert dx is not None and dx.shape == x.shape and not dx.any()

@@ -222,3 +222,27 @@ def test_bias_shape_is_checked_before_dispatch(monkeypatch):
                       (torch.zeros(2, 3), torch.zeros(3), 2)):
         with pytest.raises(ValueError, match="does not match dim"):
             bias_act.bias_act(x, b, dim=dim, impl="cuda")
+
+
+def test_grid_sample_matches_pytorch_to_second_order():
+    """Our twice-differentiable grid_sample (CUDA's native one has no double backward) equals F.grid_sample in value,
+    image gradient and the gradient of a function of the image gradient (what R1 on augmented reals uses)."""
+    from stylegan_ada.ops.grid_sample import grid_sample
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn([2, 3, 7, 9], generator=gen, dtype=torch.float64)
+    theta = torch.eye(2, 3, dtype=torch.float64)[None].repeat(2, 1, 1) + 0.3 * torch.randn([2, 2, 3], generator=gen,
+                                                                                            dtype=torch.float64)
+    grid = F.affine_grid(theta, [2, 3, 11, 8], align_corners=False)
+    w = torch.randn([2, 3, 11, 8], generator=gen, dtype=torch.float64)  # makes the output depend on "D's weights"
+    results = []
+    for fn in (grid_sample, lambda a, g: F.grid_sample(a, g, mode="bilinear", padding_mode="zeros",
+                                                       align_corners=False)):
+        xa, wa = x.clone().requires_grad_(), w.clone().requires_grad_()
+        y = fn(xa, grid)
+        (dx,) = torch.autograd.grad((y * wa).square().sum(), xa, create_graph=True)
+        (dw,) = torch.autograd.grad(dx.square().sum(), wa)
+        results.append((y, dx, dw))
+    for ours, theirs in zip(*results):
+        torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
+    assert torch.autograd.gradgradcheck(lambda a: grid_sample(a, grid), (x.clone().requires_grad_(),))

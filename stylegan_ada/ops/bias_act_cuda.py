@@ -39,6 +39,13 @@ def _layout_like(t: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     return t if t.stride() == ref.stride() else torch.empty_like(ref).copy_(t)
 
 
+def _dense(x: torch.Tensor) -> torch.Tensor:
+    """`x`, or a contiguous copy unless it is already stored densely (the kernels index it with one flat index)."""
+    if x.is_contiguous() or (x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last)):
+        return x
+    return x.contiguous()
+
+
 def _sum_to_bias(t: torch.Tensor, dim: int) -> torch.Tensor:
     return t.sum([i for i in range(t.ndim) if i != dim])
 
@@ -46,7 +53,7 @@ def _sum_to_bias(t: torch.Tensor, dim: int) -> torch.Tensor:
 class _BiasActCuda(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, b: torch.Tensor | None, cfg: _Config) -> torch.Tensor:  # type: ignore[override]
-        x = x if x.is_non_overlapping_and_dense() else x.contiguous()
+        x = _dense(x)
         ctx.save_for_backward(x, b)
         ctx.cfg = cfg
         return _kernel(_FORWARD, x, b, cfg)

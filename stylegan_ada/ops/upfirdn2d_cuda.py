@@ -37,19 +37,27 @@ def _adjoint(cfg: _Config, in_hw: tuple[int, int], out_hw: tuple[int, int], f: t
                    not cfg.flip_filter, cfg.gain)
 
 
+def _output_hw(cfg: _Config, in_hw: tuple[int, int], f: torch.Tensor) -> tuple[int, int]:
+    fw, fh = filter_size(f)
+    return ((in_hw[0] * cfg.up_y + cfg.pad_y0 + cfg.pad_y1 - fh) // cfg.down_y + 1,
+            (in_hw[1] * cfg.up_x + cfg.pad_x0 + cfg.pad_x1 - fw) // cfg.down_x + 1)
+
+
 def _run(x: torch.Tensor, f: torch.Tensor, cfg: _Config) -> torch.Tensor:
     plugin = cuda_backend.get("upfirdn2d")
     if plugin is None:
         raise RuntimeError(f"upfirdn2d: the CUDA extension is unavailable ({cuda_backend.last_error()})")
+    # The gain is folded into the taps in the filter's own dtype before the cast, like the reference path (a float32
+    # filter times sqrt(3) differs from the float64 product by ~6e-8, which a float64 comparison sees).
+    f = f * (cfg.gain ** (f.ndim / 2))  # a separable filter is applied twice
     f = f.to(device=x.device, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
-    tap_gain = float(cfg.gain ** (f.ndim / 2))  # a separable filter is applied twice
     if f.ndim == 2:
         return plugin.upfirdn2d(x, f.contiguous(), cfg.up_x, cfg.up_y, cfg.down_x, cfg.down_y, cfg.pad_x0,
-                                cfg.pad_x1, cfg.pad_y0, cfg.pad_y1, cfg.flip_filter, tap_gain)
+                                cfg.pad_x1, cfg.pad_y0, cfg.pad_y1, cfg.flip_filter, 1.0)
     x = plugin.upfirdn2d(x, f[None, :].contiguous(), cfg.up_x, 1, cfg.down_x, 1, cfg.pad_x0, cfg.pad_x1, 0, 0,
-                         cfg.flip_filter, tap_gain)
+                         cfg.flip_filter, 1.0)
     return plugin.upfirdn2d(x, f[:, None].contiguous(), 1, cfg.up_y, 1, cfg.down_y, 0, 0, cfg.pad_y0, cfg.pad_y1,
-                            cfg.flip_filter, tap_gain)
+                            cfg.flip_filter, 1.0)
 
 
 class _Upfirdn2dCuda(torch.autograd.Function):
@@ -58,13 +66,18 @@ class _Upfirdn2dCuda(torch.autograd.Function):
         ctx.save_for_backward(f)
         ctx.cfg = cfg
         ctx.in_hw = (x.shape[2], x.shape[3])
+        out_hw = _output_hw(cfg, ctx.in_hw, f)
+        if min(out_hw) <= 0:  # the kernel refuses an empty output; the reference path returns one
+            return x.new_zeros([x.shape[0], x.shape[1], max(out_hw[0], 0), max(out_hw[1], 0)])
         return _run(x, f, cfg)
 
     @staticmethod
     def backward(ctx, dy: torch.Tensor):  # type: ignore[override]
         f, = ctx.saved_tensors
         dx = None
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and dy.numel() == 0:
+            dx = dy.new_zeros([dy.shape[0], dy.shape[1], *ctx.in_hw])
+        elif ctx.needs_input_grad[0]:
             dx = _Upfirdn2dCuda.apply(dy, f, _adjoint(ctx.cfg, ctx.in_hw, (dy.shape[2], dy.shape[3]), f))
         return dx, None, None
 

@@ -67,6 +67,8 @@ class Trainer:
     def __init__(self, options: TrainingOptions, run_dir: Path, inputs: RunInputs, device: torch.device,
                  ctx: DistContext, log: Callable[[str], None]):
         options.validate()
+        if device.type == "cuda" and device.index is None:  # torch.cuda.set_device needs an index
+            device = torch.device("cuda", torch.cuda.current_device())
         self.opts, self.run_dir, self.inputs, self.device, self.ctx = options, run_dir, inputs, device, ctx
         self.log = log if ctx.is_main else (lambda line: None)
         per_process = options.batch // ctx.world_size
