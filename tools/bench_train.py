@@ -3,6 +3,7 @@
     .venv/bin/python tools/bench_train.py --device cuda                    # thesis config: auto, 256 px, batch 16
     .venv/bin/python tools/bench_train.py --cfg tiny --resolution 64 --steps 20
     .venv/bin/python tools/bench_train.py --device cuda --no-fp16          # the same with fp32 everywhere
+    .venv/bin/python tools/bench_train.py --device cuda --profile 16       # where the time goes (torch.profiler)
 
 Random uint8 images stand in for a dataset (speed does not depend on the pixels). Prints one summary line and appends
 a JSON line to docs/bench.jsonl (unless --no-record).
@@ -38,6 +39,8 @@ def main() -> None:
     ap.add_argument("--no-fp16", action="store_true", help="num_fp16_res=0")
     ap.add_argument("--channels-last", action="store_true", help="channels-last memory in the fp16 blocks")
     ap.add_argument("--no-record", action="store_true")
+    ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                    help="after timing, profile STEPS more minibatches and print where the time goes")
     a = ap.parse_args()
 
     device = torch.device(a.device)
@@ -71,6 +74,8 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
+        if a.profile:
+            profile_steps(tr, a.profile, device)
     sec_per_kimg = seconds / (a.steps * opts.batch) * 1000
     peak = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else None
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
@@ -87,6 +92,30 @@ def main() -> None:
                         f"train {a.cfg} {a.resolution}px batch {opts.batch} on {name}: {sec_per_kimg:.2f} s/kimg"
                         + (f", peak {peak:.2f} GB" if peak is not None else "") + compare,
                         record=not a.no_record)
+
+
+def profile_steps(tr: Trainer, steps: int, device: torch.device) -> None:
+    """Print the ops that cost most per minibatch and, on CUDA, kernel launches and how busy the GPU was."""
+    activities = [torch.profiler.ProfilerActivity.CPU]
+    if device.type == "cuda":
+        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    start = time.perf_counter()
+    with torch.profiler.profile(activities=activities) as prof:
+        for _ in range(steps):
+            tr._step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+    wall_ms = (time.perf_counter() - start) * 1000 / steps
+    sort = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(prof.key_averages().table(sort_by=sort, row_limit=20))
+    ops = sum(1 for e in prof.events() if e.device_type == torch.autograd.DeviceType.CPU)
+    line = f"profile: {wall_ms:.1f} ms wall per minibatch, {ops / steps:.0f} CPU-side op events per minibatch"
+    if device.type == "cuda":
+        kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+        busy_ms = sum(e.time_range.elapsed_us() for e in kernels) / 1000 / steps
+        line += (f", {len(kernels) / steps:.0f} GPU kernels per minibatch, GPU busy {busy_ms:.1f} ms "
+                 f"({100 * busy_ms / wall_ms:.0f}% of wall: the rest is launch/Python overhead)")
+    print(line)
 
 
 if __name__ == "__main__":

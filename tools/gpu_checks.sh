@@ -4,7 +4,8 @@
 #   tools/gpu_checks.sh LOGDIR
 #
 # 1. build the CUDA ops and compare them with the reference path (tools/check_cuda_ops.py), 2. the GPU-aware tests,
-# 3. sec/kimg of the training loop (thesis config, 256 px, batch 16), 4. images/s of generation, 5. classifier s/epoch.
+# 3. sec/kimg of the training loop (thesis config, 256 px, batch 16) and a profile of it (GPU kernels per minibatch,
+# GPU busy fraction), 4. images/s of generation, 5. classifier s/epoch.
 # Each step's output goes to LOGDIR/<step>.log; every benchmark appends its JSON line to docs/bench.jsonl.
 # PYTHON overrides the interpreter (default: python3); STEP_TIMEOUT bounds each step in seconds (default 300).
 set -uo pipefail
@@ -30,6 +31,7 @@ step tests_gpu "$py" -m pytest -q -x tests/test_ops.py tests/test_cuda_backend.p
   tests/test_networks.py
 step bench_train "$py" tools/bench_train.py --device cuda
 step bench_train_fp32 "$py" tools/bench_train.py --device cuda --no-fp16
+step profile_train "$py" tools/bench_train.py --device cuda --steps 16 --warmup 16 --profile 16 --no-record
 step bench_generate "$py" tools/bench_generate.py --device cuda --n 1000
 step bench_classify "$py" tools/bench_classify.py --device cuda
 exit $status
