@@ -48,8 +48,10 @@ def _run(x: torch.Tensor, f: torch.Tensor, cfg: _Config) -> torch.Tensor:
     if plugin is None:
         raise RuntimeError(f"upfirdn2d: the CUDA extension is unavailable ({cuda_backend.last_error()})")
     # The gain is folded into the taps in the filter's own dtype before the cast, like the reference path (a float32
-    # filter times sqrt(3) differs from the float64 product by ~6e-8, which a float64 comparison sees).
-    f = f * (cfg.gain ** (f.ndim / 2))  # a separable filter is applied twice
+    # filter times sqrt(3) differs from the float64 product by ~6e-8, which a float64 comparison sees). Skipped for
+    # gain 1 (exact either way): the training loop is launch-bound and calls this many times per minibatch.
+    if cfg.gain != 1:
+        f = f * (cfg.gain ** (f.ndim / 2))  # a separable filter is applied twice
     f = f.to(device=x.device, dtype=torch.float64 if x.dtype == torch.float64 else torch.float32)
     if f.ndim == 2:
         return plugin.upfirdn2d(x, f.contiguous(), cfg.up_x, cfg.up_y, cfg.down_x, cfg.down_y, cfg.pad_x0,
