@@ -11,6 +11,7 @@ COMMANDS = {
     "generate": "augment.commands.generate:generate",
     "check-novelty": "augment.commands.novelty:check_novelty",
     "pretrained": "augment.commands.pretrained:pretrained",
+    "classic": "augment.commands.classic:classic",
 }
 
 cli = lazy_group("augment", COMMANDS, """GAN data augmentation for small-data classification.
