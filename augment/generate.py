@@ -10,7 +10,6 @@ resampling `augment prepare` uses for the real images (bicubic, antialiased, in 
 from __future__ import annotations
 
 import collections
-import contextlib
 import os
 import shutil
 import sys
@@ -18,7 +17,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import click
 import numpy as np
@@ -27,6 +26,7 @@ from augment.audio.image_mapping import gray_to_rgb_png
 from augment.errors import UserError
 from augment.io_utils import atomic_dir, atomic_write_json, atomic_write_text, check_writable_dir, sha256_bytes
 from augment.provenance import code_version, now_iso, run_record
+from augment.render import RESAMPLING, synthesize
 from augment.synthetic import (MANIFEST_NAME, RECORD_FORMAT, RECORD_NAME, FakeRow, check_reusable, format_seeds,
                                grid_name, image_name, manifest_text, read_manifest, workspace_identity)
 from augment.trained_models import LoadedModel, ModelChoice, label_index, load_model, served_classes
@@ -103,78 +103,6 @@ def class_seeds(ws: Workspace, cls: str, opts: GenerateOptions) -> list[int]:
         return list(opts.seeds)
     start = ws.classes.index(cls) * SEED_STRIDE
     return list(range(start, start + int(opts.n)))
-
-
-# ---------------------------------------------------------------------------------------------------- synthesis
-RESAMPLING = "bicubic-antialias"  # what generate.json records for resized fakes; equals PIL's BICUBIC (prepare)
-
-
-def to_gray_uint8(img: Any, size: int | None = None) -> Any:
-    """Generator output (N, C, H, W) in [-1, 1] -> (N, size, size) uint8 gray: the channel mean, resized to ``size``
-    (None: as it is) in float, then mapped to pixels as the reference does."""
-    import torch
-    import torch.nn.functional as F
-
-    x = img.to(torch.float32)
-    x = x.mean(dim=1, keepdim=True) if x.shape[1] > 1 else x[:, :1]
-    if size is not None and tuple(x.shape[-2:]) != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
-    return (x[:, 0] * 127.5 + 128).clamp(0, 255).to(torch.uint8)
-
-
-def latents(seeds: Sequence[int], z_dim: int) -> np.ndarray:
-    """One z per seed, exactly ``RandomState(seed).randn(z_dim)`` (float32), independent of batching."""
-    return np.stack([np.random.RandomState(int(s)).randn(z_dim) for s in seeds]).astype(np.float32)
-
-
-def synthesize(G: Any, seeds: Sequence[int], *, label: int | None, truncation_psi: float, noise_mode: str,
-               batch: int, device: str, size: int | None = None) -> Iterator[tuple[list[int], np.ndarray]]:
-    """Yield (seeds, uint8 gray images (B, size, size)) batch by batch (``size`` None: the generator's own).
-
-    On CUDA the next batch is queued before the previous one is copied out, so the GPU never waits for the host.
-    With ``noise_mode='random'`` the noise comes from a generator seeded by the batch's first seed, so a run is
-    repeatable for a given ``--batch``.
-    """
-    import torch
-
-    dev = torch.device(device)
-    pending: tuple[list[int], Any, Any] | None = None
-    for start in range(0, len(seeds), batch):
-        chunk = [int(s) for s in seeds[start:start + batch]]
-        # context managers end before each yield, so the caller never runs inside them
-        with torch.inference_mode(), _seeded(dev, chunk[0]) if noise_mode == "random" else contextlib.nullcontext():
-            z = torch.from_numpy(latents(chunk, int(G.z_dim))).to(dev)
-            c = torch.zeros([len(chunk), int(G.c_dim)], device=dev)
-            if label is not None:
-                c[:, label] = 1
-            gray = to_gray_uint8(G(z, c, truncation_psi=truncation_psi, noise_mode=noise_mode), size)
-            event = None
-            if dev.type == "cuda":
-                gray = gray.to("cpu", non_blocking=True)
-                event = torch.cuda.Event()
-                event.record()
-        if pending is not None:
-            yield _finish(pending)
-        pending = (chunk, gray, event)
-    if pending is not None:
-        yield _finish(pending)
-
-
-def _finish(pending: tuple[list[int], Any, Any]) -> tuple[list[int], np.ndarray]:
-    chunk, gray, event = pending
-    if event is not None:
-        event.synchronize()
-    return chunk, gray.cpu().numpy()
-
-
-@contextlib.contextmanager
-def _seeded(dev: Any, seed: int) -> Iterator[None]:
-    import torch
-
-    devices = [dev.index or 0] if dev.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
 
 
 # ---------------------------------------------------------------------------------------------------- writing

@@ -62,3 +62,31 @@ def ws(base_ws: Workspace, tmp_path: Path) -> Workspace:
     """A private copy of ``base_ws`` that a test may change."""
     shutil.copytree(base_ws.root, tmp_path / "ws")
     return Workspace.load(tmp_path / "ws")
+
+
+def reference_generator(name: str = "G") -> torch.nn.Module:
+    """The fixture's tiny generator ``G`` or conditional ``Gc`` (tiny_kwargs.json, weights from tiny_nets.npz): the
+    networks whose outputs the reference's generate.py recipe recorded in generate_io.npz."""
+    import json
+
+    import numpy as np
+
+    from helpers import FIXTURES
+    from stylegan_ada.networks import Generator
+
+    kwargs = json.loads((FIXTURES / "tiny_kwargs.json").read_text())[name]
+    with np.load(FIXTURES / "tiny_nets.npz") as f:
+        state = {k[len(name) + 1:]: torch.from_numpy(f[k]) for k in f.files if k.startswith(name + ".")}
+    G = Generator(**kwargs)
+    G.load_state_dict(state)
+    return G.eval()
+
+
+def save_reference_snapshot(path: Path, name: str = "G", **kwargs: Any) -> Path:
+    """Save :func:`reference_generator` ``name`` as a run snapshot (G and G_ema), as training writes it."""
+    from stylegan_ada.checkpoint import save_snapshot
+
+    G = reference_generator(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_snapshot(path, G=G, G_ema=copy.deepcopy(G), extra=kwargs.pop("extra", {}), **kwargs)
+    return path
