@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from stylegan_ada.networks.init_kwargs import records_init_kwargs
-from stylegan_ada.networks.layers import DEFAULT_FILTER, Conv2dLayer, FullyConnectedLayer, check_shape
+from stylegan_ada.networks.layers import (DEFAULT_FILTER, RESIDUAL_GAIN, Conv2dLayer, FullyConnectedLayer,
+                                          check_shape, keep)
 from stylegan_ada.networks.mapping import MappingNetwork
 from stylegan_ada.networks.runtime import block_dtype, block_memory_format
 from stylegan_ada.networks.synthesis import channels_per_resolution, fp16_min_resolution
@@ -38,13 +39,9 @@ class DiscriminatorBlock(torch.nn.Module):
             raise ValueError("DiscriminatorBlock: in_channels must be 0 (first block) or tmp_channels")
         _check_architecture(architecture)
         super().__init__()
-        self.in_channels = in_channels
-        self.resolution = resolution
-        self.img_channels = img_channels
-        self.first_layer_idx = first_layer_idx
-        self.architecture = architecture
-        self.use_fp16 = use_fp16
-        self.channels_last = use_fp16 and fp16_channels_last
+        keep(self, in_channels=in_channels, resolution=resolution, img_channels=img_channels,
+             first_layer_idx=first_layer_idx, architecture=architecture, use_fp16=use_fp16,
+             channels_last=use_fp16 and fp16_channels_last)
         self.register_buffer("resample_filter", upfirdn2d.setup_filter(resample_filter))
         self.num_layers = 0
 
@@ -74,28 +71,21 @@ class DiscriminatorBlock(torch.nn.Module):
         dtype = block_dtype(self.use_fp16, force_fp32, device)
         memory_format = block_memory_format(self.channels_last, force_fp32)
 
+        side = self.resolution
         if x is not None:
-            check_shape(f"DiscriminatorBlock b{self.resolution} input", x,
-                        [None, self.in_channels, self.resolution, self.resolution])
+            check_shape(f"DiscriminatorBlock b{side} input", x, [None, self.in_channels, side, side])
             x = x.to(dtype=dtype, memory_format=memory_format)
-
-        if self.in_channels == 0 or self.architecture == "skip":
-            check_shape(f"Discriminator b{self.resolution} image", img,
-                        [None, self.img_channels, self.resolution, self.resolution])
+        if hasattr(self, "fromrgb"):  # first block, or every block of a 'skip' D
+            check_shape(f"Discriminator b{side} image", img, [None, self.img_channels, side, side])
             img = img.to(dtype=dtype, memory_format=memory_format)
-            y = self.fromrgb(img)
-            x = x + y if x is not None else y
+            features = self.fromrgb(img)
+            x = features if x is None else x + features
+            # 'skip' feeds the downsampled image to the next block as well; otherwise the image is used up here.
             img = upfirdn2d.downsample2d(img, self.resample_filter) if self.architecture == "skip" else None
-
+        main = self.conv1(self.conv0(x), gain=RESIDUAL_GAIN if self.architecture == "resnet" else 1)
         if self.architecture == "resnet":
-            y = self.skip(x, gain=np.sqrt(0.5))
-            x = self.conv0(x)
-            x = self.conv1(x, gain=np.sqrt(0.5))
-            x = y + x
-        else:
-            x = self.conv0(x)
-            x = self.conv1(x)
-        return x, img
+            return self.skip(x, gain=RESIDUAL_GAIN) + main, img
+        return main, img
 
 
 @records_init_kwargs
@@ -130,11 +120,8 @@ class DiscriminatorEpilogue(torch.nn.Module):
                  activation: str = "lrelu", conv_clamp: float | None = None):
         _check_architecture(architecture)
         super().__init__()
-        self.in_channels = in_channels
-        self.cmap_dim = cmap_dim
-        self.resolution = resolution
-        self.img_channels = img_channels
-        self.architecture = architecture
+        keep(self, in_channels=in_channels, cmap_dim=cmap_dim, resolution=resolution, img_channels=img_channels,
+             architecture=architecture)
 
         if architecture == "skip":
             self.fromrgb = Conv2dLayer(img_channels, in_channels, kernel_size=1, activation=activation)
@@ -152,15 +139,13 @@ class DiscriminatorEpilogue(torch.nn.Module):
         if self.architecture == "skip":
             img = img.to(dtype=torch.float32, memory_format=torch.contiguous_format)
             x = x + self.fromrgb(img)
-        if self.mbstd is not None:
-            x = self.mbstd(x)
-        x = self.conv(x)
-        x = self.fc(x.flatten(1))
-        x = self.out(x)
-        if self.cmap_dim > 0:
-            check_shape("DiscriminatorEpilogue cmap", cmap, [None, self.cmap_dim])
-            x = (x * cmap).sum(dim=1, keepdim=True) * (1 / np.sqrt(self.cmap_dim))
-        return x
+        features = self.conv(x if self.mbstd is None else self.mbstd(x))
+        logits = self.out(self.fc(features.flatten(1)))
+        if self.cmap_dim == 0:
+            return logits
+        check_shape("DiscriminatorEpilogue cmap", cmap, [None, self.cmap_dim])
+        # Projection discriminator: the score is the output's scaled dot product with the label embedding.
+        return (logits * cmap).sum(dim=1, keepdim=True) * (1 / np.sqrt(self.cmap_dim))
 
 
 @records_init_kwargs
@@ -174,26 +159,21 @@ class Discriminator(torch.nn.Module):
         if img_resolution < 4 or img_resolution & (img_resolution - 1) != 0:
             raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
         super().__init__()
-        self.c_dim = c_dim
-        self.img_resolution = img_resolution
-        self.img_resolution_log2 = int(np.log2(img_resolution))
-        self.img_channels = img_channels
-        self.block_resolutions = [2 ** i for i in range(self.img_resolution_log2, 2, -1)]
+        log2 = int(np.log2(img_resolution))
+        keep(self, c_dim=c_dim, img_resolution=img_resolution, img_resolution_log2=log2, img_channels=img_channels,
+             block_resolutions=[2 ** i for i in range(log2, 2, -1)])
         channels = channels_per_resolution(self.block_resolutions + [4], channel_base, channel_max)
         fp16_resolution = fp16_min_resolution(img_resolution, num_fp16_res)
-        if cmap_dim is None:
-            cmap_dim = channels[4]
-        if c_dim == 0:
-            cmap_dim = 0
-
+        # The label embedding is projected onto the output features: as wide as the 4x4 block by default.
+        cmap_dim = 0 if c_dim == 0 else (channels[4] if cmap_dim is None else cmap_dim)
         common = dict(img_channels=img_channels, architecture=architecture, conv_clamp=conv_clamp)
-        layer_idx = 0
+        layers_before = 0  # global layer index of each block's first layer, for freeze_layers
         for res in self.block_resolutions:
-            block = DiscriminatorBlock(channels[res] if res < img_resolution else 0, channels[res], channels[res // 2],
-                                       resolution=res, first_layer_idx=layer_idx, use_fp16=(res >= fp16_resolution),
-                                       **(block_kwargs or {}), **common)
+            block = DiscriminatorBlock(0 if res == img_resolution else channels[res], channels[res],
+                                       channels[res // 2], resolution=res, first_layer_idx=layers_before,
+                                       use_fp16=(res >= fp16_resolution), **(block_kwargs or {}), **common)
             setattr(self, f"b{res}", block)
-            layer_idx += block.num_layers
+            layers_before += block.num_layers
         if c_dim > 0:
             self.mapping = MappingNetwork(z_dim=0, c_dim=c_dim, w_dim=cmap_dim, num_ws=None, w_avg_beta=None,
                                           **(mapping_kwargs or {}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from stylegan_ada.networks.init_kwargs import records_init_kwargs
+from stylegan_ada.networks.layers import keep
 from stylegan_ada.networks.mapping import MappingNetwork
 from stylegan_ada.networks.synthesis import SynthesisNetwork
 
@@ -15,13 +16,10 @@ class Generator(torch.nn.Module):
     def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
                  mapping_kwargs: dict | None = None, synthesis_kwargs: dict | None = None):
         super().__init__()
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.img_resolution = img_resolution
-        self.img_channels = img_channels
-        self.synthesis = SynthesisNetwork(w_dim=w_dim, img_resolution=img_resolution, img_channels=img_channels,
-                                          **(synthesis_kwargs or {}))
+        image = dict(img_resolution=img_resolution, img_channels=img_channels)
+        keep(self, z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, **image)
+        # Built first: the synthesis network decides how many w vectors the mapping network broadcasts to.
+        self.synthesis = SynthesisNetwork(w_dim=w_dim, **image, **(synthesis_kwargs or {}))
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=self.num_ws,
                                       **(mapping_kwargs or {}))

@@ -5,7 +5,7 @@ rate), exactly as the reference does, so state dicts are interchangeable with it
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -14,11 +14,39 @@ from stylegan_ada.networks.init_kwargs import records_init_kwargs
 from stylegan_ada.ops import bias_act, conv2d_resample, upfirdn2d
 
 DEFAULT_FILTER = (1, 3, 3, 1)
+RESIDUAL_GAIN = float(np.sqrt(0.5))  # both branches of a residual sum, so that it keeps unit variance
 
 
 def normalize_2nd_moment(x: torch.Tensor, dim: int = 1, eps: float = 1e-8) -> torch.Tensor:
     """Scale `x` to unit mean square along `dim` (pixel norm of the latent input)."""
     return x * (x.square().mean(dim=dim, keepdim=True) + eps).rsqrt()
+
+
+def keep(module: torch.nn.Module, **attributes: Any) -> None:
+    """Store plain (non-tensor) settings on `module` under the given names: what forward passes and callers read."""
+    for name, value in attributes.items():
+        setattr(module, name, value)
+
+
+def activation_gain(activation: str) -> float:
+    """The default output gain of `activation` (sqrt(2) for relu-like ones), ValueError for an unknown name."""
+    if activation not in bias_act.ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; expected one of {sorted(bias_act.ACTIVATIONS)}")
+    return bias_act.ACTIVATIONS[activation].def_gain
+
+
+def conv_weight(out_channels: int, in_channels: int, kernel_size: int, channels_last: bool = False) -> torch.Tensor:
+    """An unscaled N(0, 1) convolution weight [O, I, k, k], stored channels-last when asked."""
+    weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size])
+    return weight.to(memory_format=torch.channels_last) if channels_last else weight
+
+
+def add_tensor(module: torch.nn.Module, name: str, value: torch.Tensor | None, trainable: bool) -> None:
+    """Register `value` as a parameter (trainable) or a buffer (frozen): the state-dict name is the same either way."""
+    if trainable:
+        module.register_parameter(name, None if value is None else torch.nn.Parameter(value))
+    else:
+        module.register_buffer(name, value)
 
 
 def check_shape(name: str, tensor: torch.Tensor, expected: Sequence[int | None]) -> None:
@@ -77,22 +105,19 @@ class FullyConnectedLayer(torch.nn.Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, activation: str = "linear",
                  lr_multiplier: float = 1, bias_init: float = 0):
         super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
-        self.activation = activation
+        keep(self, in_features=in_features, out_features=out_features, activation=activation,
+             weight_gain=lr_multiplier / np.sqrt(in_features), bias_gain=lr_multiplier)
+        # Stored divided by the lr multiplier, applied times it: the optimizer's steps shrink by that factor.
         self.weight = torch.nn.Parameter(torch.randn([out_features, in_features]) / lr_multiplier)
-        self.bias = torch.nn.Parameter(torch.full([out_features], np.float32(bias_init))) if bias else None
-        self.weight_gain = lr_multiplier / np.sqrt(in_features)
-        self.bias_gain = lr_multiplier
+        initial_bias = torch.full([out_features], np.float32(bias_init))
+        self.bias = torch.nn.Parameter(initial_bias) if bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weight.to(x.dtype) * self.weight_gain
-        b = self.bias
-        if b is not None:
-            b = b.to(x.dtype)
-            if self.bias_gain != 1:
-                b = b * self.bias_gain
-        if self.activation == "linear" and b is not None:
+        b = None if self.bias is None else self.bias.to(x.dtype)
+        if b is not None and self.bias_gain != 1:
+            b = b * self.bias_gain
+        if b is not None and self.activation == "linear":  # one fused multiply-add
             return torch.addmm(b.unsqueeze(0), x, w.t())
         return bias_act.bias_act(x.matmul(w.t()), b, act=self.activation)
 
@@ -109,27 +134,12 @@ class Conv2dLayer(torch.nn.Module):
                  resample_filter: Sequence[float] = DEFAULT_FILTER, conv_clamp: float | None = None,
                  channels_last: bool = False, trainable: bool = True):
         super().__init__()
-        self.activation = activation
-        self.up = up
-        self.down = down
-        self.conv_clamp = conv_clamp
+        keep(self, activation=activation, up=up, down=down, conv_clamp=conv_clamp, padding=kernel_size // 2,
+             weight_gain=1 / np.sqrt(in_channels * kernel_size ** 2), act_gain=activation_gain(activation))
         self.register_buffer("resample_filter", upfirdn2d.setup_filter(resample_filter))
-        self.padding = kernel_size // 2
-        self.weight_gain = 1 / np.sqrt(in_channels * (kernel_size ** 2))
-        self.act_gain = bias_act.ACTIVATIONS[activation].def_gain
-
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        weight = torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format)
-        bias_init = torch.zeros([out_channels]) if bias else None
-        if trainable:  # a frozen layer keeps the same state-dict names, as buffers
-            self.weight = torch.nn.Parameter(weight)
-            self.bias = torch.nn.Parameter(bias_init) if bias_init is not None else None
-        else:
-            self.register_buffer("weight", weight)
-            if bias_init is not None:
-                self.register_buffer("bias", bias_init)
-            else:
-                self.bias = None
+        # A frozen layer (Freeze-D) keeps its tensors as buffers under the same state-dict names.
+        add_tensor(self, "weight", conv_weight(out_channels, in_channels, kernel_size, channels_last), trainable)
+        add_tensor(self, "bias", torch.zeros([out_channels]) if bias else None, trainable)
 
     def forward(self, x: torch.Tensor, gain: float = 1) -> torch.Tensor:
         w = self.weight * self.weight_gain

@@ -4,7 +4,18 @@ from __future__ import annotations
 import torch
 
 from stylegan_ada.networks.init_kwargs import records_init_kwargs
-from stylegan_ada.networks.layers import FullyConnectedLayer, check_shape, normalize_2nd_moment
+from stylegan_ada.networks.layers import FullyConnectedLayer, check_shape, keep, normalize_2nd_moment
+
+
+def mapping_widths(z_dim: int, c_dim: int, w_dim: int, num_layers: int, embed_features: int | None = None,
+                   layer_features: int | None = None) -> tuple[int, list[int]]:
+    """(width of the label embedding, 0 if unconditional; the num_layers + 1 activation widths from input to w).
+
+    The input is z next to the embedded label; hidden layers default to w_dim wide, and so does the embedding.
+    """
+    embed_width = 0 if c_dim == 0 else (w_dim if embed_features is None else embed_features)
+    hidden = w_dim if layer_features is None else layer_features
+    return embed_width, [z_dim + embed_width, *[hidden] * (num_layers - 1), w_dim]
 
 
 @records_init_kwargs
@@ -15,27 +26,14 @@ class MappingNetwork(torch.nn.Module):
                  embed_features: int | None = None, layer_features: int | None = None, activation: str = "lrelu",
                  lr_multiplier: float = 0.01, w_avg_beta: float | None = 0.995):
         super().__init__()
-        self.z_dim = z_dim
-        self.c_dim = c_dim
-        self.w_dim = w_dim
-        self.num_ws = num_ws
-        self.num_layers = num_layers
-        self.w_avg_beta = w_avg_beta
-
-        if embed_features is None:
-            embed_features = w_dim
-        if c_dim == 0:
-            embed_features = 0
-        if layer_features is None:
-            layer_features = w_dim
-        features = [z_dim + embed_features] + [layer_features] * (num_layers - 1) + [w_dim]
-
+        keep(self, z_dim=z_dim, c_dim=c_dim, w_dim=w_dim, num_ws=num_ws, num_layers=num_layers,
+             w_avg_beta=w_avg_beta)
+        embed_width, widths = mapping_widths(z_dim, c_dim, w_dim, num_layers, embed_features, layer_features)
         if c_dim > 0:
-            self.embed = FullyConnectedLayer(c_dim, embed_features)
-        for idx in range(num_layers):
-            layer = FullyConnectedLayer(features[idx], features[idx + 1], activation=activation,
-                                        lr_multiplier=lr_multiplier)
-            setattr(self, f"fc{idx}", layer)
+            self.embed = FullyConnectedLayer(c_dim, embed_width)
+        for idx, (width_in, width_out) in enumerate(zip(widths[:-1], widths[1:])):
+            setattr(self, f"fc{idx}", FullyConnectedLayer(width_in, width_out, activation=activation,
+                                                          lr_multiplier=lr_multiplier))
         if num_ws is not None and w_avg_beta is not None:
             self.register_buffer("w_avg", torch.zeros([w_dim]))
 

@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 from stylegan_ada.networks.init_kwargs import records_init_kwargs
-from stylegan_ada.networks.layers import (DEFAULT_FILTER, Conv2dLayer, FullyConnectedLayer, check_shape,
-                                          modulated_conv2d)
+from stylegan_ada.networks.layers import (DEFAULT_FILTER, RESIDUAL_GAIN, Conv2dLayer, FullyConnectedLayer,
+                                          activation_gain, check_shape, conv_weight, keep, modulated_conv2d)
 from stylegan_ada.networks.runtime import block_dtype, block_memory_format, default_fused_modconv
 from stylegan_ada.ops import bias_act, upfirdn2d
 
@@ -34,20 +34,12 @@ class SynthesisLayer(torch.nn.Module):
                  resample_filter: Sequence[float] = DEFAULT_FILTER, conv_clamp: float | None = None,
                  channels_last: bool = False):
         super().__init__()
-        self.resolution = resolution
-        self.up = up
-        self.use_noise = use_noise
-        self.activation = activation
-        self.conv_clamp = conv_clamp
+        keep(self, resolution=resolution, up=up, use_noise=use_noise, activation=activation, conv_clamp=conv_clamp,
+             padding=kernel_size // 2, act_gain=activation_gain(activation))
         self.register_buffer("resample_filter", upfirdn2d.setup_filter(resample_filter))
-        self.padding = kernel_size // 2
-        self.act_gain = bias_act.ACTIVATIONS[activation].def_gain
-
-        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.weight = torch.nn.Parameter(
-            torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format))
-        if use_noise:
+        self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)  # styles start at 1: plain conv
+        self.weight = torch.nn.Parameter(conv_weight(out_channels, in_channels, kernel_size, channels_last))
+        if use_noise:  # a fixed noise image for noise_mode='const', scaled by a learned strength that starts at 0
             self.register_buffer("noise_const", torch.randn([resolution, resolution]))
             self.noise_strength = torch.nn.Parameter(torch.zeros([]))
         self.bias = torch.nn.Parameter(torch.zeros([out_channels]))
@@ -82,13 +74,10 @@ class ToRGBLayer(torch.nn.Module):
     def __init__(self, in_channels: int, out_channels: int, w_dim: int, kernel_size: int = 1,
                  conv_clamp: float | None = None, channels_last: bool = False):
         super().__init__()
-        self.conv_clamp = conv_clamp
+        keep(self, conv_clamp=conv_clamp, weight_gain=1 / np.sqrt(in_channels * kernel_size ** 2))
         self.affine = FullyConnectedLayer(w_dim, in_channels, bias_init=1)
-        memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.weight = torch.nn.Parameter(
-            torch.randn([out_channels, in_channels, kernel_size, kernel_size]).to(memory_format=memory_format))
+        self.weight = torch.nn.Parameter(conv_weight(out_channels, in_channels, kernel_size, channels_last))
         self.bias = torch.nn.Parameter(torch.zeros([out_channels]))
-        self.weight_gain = 1 / np.sqrt(in_channels * (kernel_size ** 2))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, fused_modconv: bool = True) -> torch.Tensor:
         styles = self.affine(w) * self.weight_gain
@@ -107,32 +96,24 @@ class SynthesisBlock(torch.nn.Module):
         if architecture not in ("orig", "skip", "resnet"):
             raise ValueError(f"architecture must be 'orig', 'skip' or 'resnet', got {architecture!r}")
         super().__init__()
-        self.in_channels = in_channels
-        self.w_dim = w_dim
-        self.resolution = resolution
-        self.img_channels = img_channels
-        self.is_last = is_last
-        self.architecture = architecture
-        self.use_fp16 = use_fp16
-        self.channels_last = use_fp16 and fp16_channels_last
+        has_torgb = is_last or architecture == "skip"
+        # w vectors consumed: one per convolution (conv0 only after the first block), one for ToRGB.
+        keep(self, in_channels=in_channels, w_dim=w_dim, resolution=resolution, img_channels=img_channels,
+             is_last=is_last, architecture=architecture, use_fp16=use_fp16,
+             channels_last=use_fp16 and fp16_channels_last, num_conv=1 if in_channels == 0 else 2,
+             num_torgb=int(has_torgb))
         self.register_buffer("resample_filter", upfirdn2d.setup_filter(resample_filter))
-        self.num_conv = 0
-        self.num_torgb = 0
+        shared = dict(w_dim=w_dim, resolution=resolution, conv_clamp=conv_clamp, channels_last=self.channels_last)
 
         if in_channels == 0:
             self.const = torch.nn.Parameter(torch.randn([out_channels, resolution, resolution]))
         else:
-            self.conv0 = SynthesisLayer(in_channels, out_channels, w_dim=w_dim, resolution=resolution, up=2,
-                                        resample_filter=resample_filter, conv_clamp=conv_clamp,
-                                        channels_last=self.channels_last, **layer_kwargs)
-            self.num_conv += 1
-        self.conv1 = SynthesisLayer(out_channels, out_channels, w_dim=w_dim, resolution=resolution,
-                                    conv_clamp=conv_clamp, channels_last=self.channels_last, **layer_kwargs)
-        self.num_conv += 1
-        if is_last or architecture == "skip":
+            self.conv0 = SynthesisLayer(in_channels, out_channels, up=2, resample_filter=resample_filter,
+                                        **shared, **layer_kwargs)
+        self.conv1 = SynthesisLayer(out_channels, out_channels, **shared, **layer_kwargs)
+        if has_torgb:
             self.torgb = ToRGBLayer(out_channels, img_channels, w_dim=w_dim, conv_clamp=conv_clamp,
                                     channels_last=self.channels_last)
-            self.num_torgb += 1
         if in_channels != 0 and architecture == "resnet":
             self.skip = Conv2dLayer(in_channels, out_channels, kernel_size=1, bias=False, up=2,
                                     resample_filter=resample_filter, channels_last=self.channels_last)
@@ -154,16 +135,14 @@ class SynthesisBlock(torch.nn.Module):
                         [None, self.in_channels, self.resolution // 2, self.resolution // 2])
             x = x.to(dtype=dtype, memory_format=memory_format)
 
+        conv_kwargs = dict(fused_modconv=fused_modconv, **layer_kwargs)
         if self.in_channels == 0:
-            x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
-        elif self.architecture == "resnet":
-            y = self.skip(x, gain=np.sqrt(0.5))
-            x = self.conv0(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
-            x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, gain=np.sqrt(0.5), **layer_kwargs)
-            x = y + x
+            x = self.conv1(x, next(w_iter), **conv_kwargs)
         else:
-            x = self.conv0(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
-            x = self.conv1(x, next(w_iter), fused_modconv=fused_modconv, **layer_kwargs)
+            residual = self.skip(x, gain=RESIDUAL_GAIN) if self.architecture == "resnet" else None
+            x = self.conv0(x, next(w_iter), **conv_kwargs)
+            x = self.conv1(x, next(w_iter), gain=1 if residual is None else RESIDUAL_GAIN, **conv_kwargs)
+            x = x if residual is None else residual + x
 
         if img is not None:
             img = upfirdn2d.upsample2d(img, self.resample_filter)
@@ -183,11 +162,9 @@ class SynthesisNetwork(torch.nn.Module):
         if img_resolution < 4 or img_resolution & (img_resolution - 1) != 0:
             raise ValueError(f"img_resolution must be a power of two >= 4, got {img_resolution}")
         super().__init__()
-        self.w_dim = w_dim
-        self.img_resolution = img_resolution
-        self.img_resolution_log2 = int(np.log2(img_resolution))
-        self.img_channels = img_channels
-        self.block_resolutions = [2 ** i for i in range(2, self.img_resolution_log2 + 1)]
+        log2 = int(np.log2(img_resolution))
+        keep(self, w_dim=w_dim, img_resolution=img_resolution, img_resolution_log2=log2, img_channels=img_channels,
+             block_resolutions=[2 ** i for i in range(2, log2 + 1)])
         channels = channels_per_resolution(self.block_resolutions, channel_base, channel_max)
         fp16_resolution = fp16_min_resolution(img_resolution, num_fp16_res)
 
