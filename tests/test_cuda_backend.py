@@ -4,6 +4,7 @@ Nothing here compiles or needs a GPU; `tools/check_cuda_ops.py` does that (`--co
 """
 from __future__ import annotations
 
+import ast
 import fnmatch
 import tomllib
 import warnings
@@ -13,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from stylegan_ada.ops import _dispatch, bias_act, cuda_backend, upfirdn2d
+from stylegan_ada.ops import _dispatch, bias_act, bias_act_cuda, cuda_backend, upfirdn2d, upfirdn2d_cuda
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_CUDA_TENSOR = SimpleNamespace(device=torch.device("cuda"))  # dispatch only looks at .device
@@ -40,11 +41,11 @@ def test_no_cuda_device_gives_none_and_exactly_one_warning(loader, monkeypatch):
     calls: list[int] = []
     monkeypatch.setattr(cuda_backend, "build", _failing_build(calls, AssertionError("must not build")))
     with pytest.warns(RuntimeWarning, match="CUDA ops unavailable.*no CUDA device.*STYLEGAN_ADA_OPS=ref"):
-        assert cuda_backend.get("bias_act") is None
+        assert cuda_backend.load() is None
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a second warning would raise here
-        assert cuda_backend.get("upfirdn2d") is None
-        assert cuda_backend.get("bias_act") is None
+        assert cuda_backend.load() is None
+        assert cuda_backend.load() is None
     assert calls == []
     assert "no CUDA device" in cuda_backend.last_error()
 
@@ -56,11 +57,11 @@ def test_failed_build_falls_back_once_and_is_not_retried(loader, monkeypatch, ex
     calls: list[int] = []
     monkeypatch.setattr(cuda_backend, "build", _failing_build(calls, exc))
     with pytest.warns(RuntimeWarning, match="using the slower reference path") as record:
-        assert cuda_backend.get("upfirdn2d") is None
+        assert cuda_backend.load() is None
     assert len(record) == 1 and str(exc) in str(record[0].message)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert cuda_backend.get("bias_act") is None
+        assert cuda_backend.load() is None
     assert calls == [1]
     assert str(exc) in cuda_backend.last_error()
 
@@ -77,29 +78,49 @@ def test_successful_build_is_cached_and_serves_both_ops(loader, monkeypatch):
     monkeypatch.setattr(cuda_backend, "build", build)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert cuda_backend.get("bias_act") is module
-        assert cuda_backend.get("upfirdn2d") is module
+        assert cuda_backend.load() is module
+        assert cuda_backend.load() is module
     assert calls == [1] and cuda_backend.last_error() is None
 
 
-def test_unknown_op_name_is_a_programming_error(loader):
-    with pytest.raises(ValueError, match="unknown CUDA op 'conv'"):
-        cuda_backend.get("conv")
+def test_cuda_backend_only_builds_it_imports_none_of_the_ops():
+    """The backend is a leaf: the ops reach it, never the other way round (that was an import circle)."""
+    tree = ast.parse(Path(cuda_backend.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not [name for name in imported if name.startswith("stylegan_ada")]
+    assert "importlib" not in imported and not hasattr(cuda_backend, "__getattr__")
 
 
-def test_dispatch_hook_picks_our_functions_only_when_the_build_works(loader, monkeypatch):
-    monkeypatch.setattr(cuda_backend, "get", lambda name: SimpleNamespace())
-    assert _dispatch.cuda_function("bias_act", FAKE_CUDA_TENSOR, "auto") is cuda_backend.cuda_bias_act
-    assert _dispatch.cuda_function("upfirdn2d", FAKE_CUDA_TENSOR, "cuda") is cuda_backend.cuda_upfirdn2d
-    assert _dispatch.cuda_function("upfirdn2d", FAKE_CUDA_TENSOR, "ref") is None
+def test_dispatch_takes_the_cuda_path_only_when_the_build_works(loader, monkeypatch):
+    monkeypatch.setattr(cuda_backend, "load", lambda: SimpleNamespace())
+    assert _dispatch.use_cuda("bias_act", FAKE_CUDA_TENSOR, "auto") is True
+    assert _dispatch.use_cuda("upfirdn2d", FAKE_CUDA_TENSOR, "cuda") is True
+    assert _dispatch.use_cuda("upfirdn2d", FAKE_CUDA_TENSOR, "ref") is False
     monkeypatch.setenv(_dispatch.ENV_VAR, "ref")
-    assert _dispatch.cuda_function("bias_act", FAKE_CUDA_TENSOR, "auto") is None
+    assert _dispatch.use_cuda("bias_act", FAKE_CUDA_TENSOR, "auto") is False
 
     monkeypatch.delenv(_dispatch.ENV_VAR)
-    monkeypatch.setattr(cuda_backend, "get", lambda name: None)
-    assert _dispatch.cuda_function("bias_act", FAKE_CUDA_TENSOR, "auto") is None  # fallback to the reference
+    monkeypatch.setattr(cuda_backend, "load", lambda: None)
+    assert _dispatch.use_cuda("bias_act", FAKE_CUDA_TENSOR, "auto") is False  # fallback to the reference
     with pytest.raises(RuntimeError, match="impl='cuda'.*not available"):
-        _dispatch.cuda_function("bias_act", FAKE_CUDA_TENSOR, "cuda")
+        _dispatch.use_cuda("bias_act", FAKE_CUDA_TENSOR, "cuda")
+
+
+def test_each_op_calls_its_own_cuda_glue_when_dispatch_says_so(monkeypatch):
+    x = torch.linspace(-1, 1, 12).reshape(2, 6, 1, 1)
+    f = upfirdn2d.setup_filter([1, 3, 3, 1])
+    calls: list[tuple] = []
+    monkeypatch.setattr(bias_act_cuda, "cuda_bias_act", lambda *a, **k: calls.append(("bias_act", k)) or "b")
+    monkeypatch.setattr(upfirdn2d_cuda, "cuda_upfirdn2d", lambda *a, **k: calls.append(("upfirdn2d", k)) or "u")
+    for module in (bias_act, upfirdn2d):
+        monkeypatch.setattr(module, "use_cuda", lambda op, t, impl: impl == "cuda")
+    assert bias_act.bias_act(x, act="lrelu", gain=2.0, impl="cuda") == "b"
+    assert upfirdn2d.upfirdn2d(x, f, up=2, impl="cuda") == "u"
+    assert [name for name, _ in calls] == ["bias_act", "upfirdn2d"]
+    assert calls[0][1]["act"] == "lrelu" and calls[0][1]["gain"] == 2.0 and calls[1][1]["up"] == 2
+    assert torch.equal(bias_act.bias_act(x, act="lrelu", impl="ref"), bias_act.bias_act_ref(x, act="lrelu"))
+    assert len(calls) == 2
 
 
 def _ops_on_cpu(impl: str) -> list[torch.Tensor]:
@@ -110,7 +131,7 @@ def _ops_on_cpu(impl: str) -> list[torch.Tensor]:
 
 
 def test_cpu_tensors_never_touch_the_cuda_backend(loader, monkeypatch):
-    monkeypatch.setattr(cuda_backend, "get", lambda name: pytest.fail("get() called for a CPU tensor"))
+    monkeypatch.setattr(cuda_backend, "load", lambda: pytest.fail("load() called for a CPU tensor"))
     expected = _ops_on_cpu("ref")
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -89,7 +89,7 @@ def test_autograd_glue_matches_the_reference_path(monkeypatch, layout):
     Python-level slips (a GPU run once found `Tensor.is_non_overlapping_and_dense`, which exists only in C++)."""
     from stylegan_ada.ops import bias_act_cuda, upfirdn2d_cuda
 
-    monkeypatch.setattr(cuda_backend, "get", lambda name: _ReferencePlugin())
+    monkeypatch.setattr(cuda_backend, "load", lambda: _ReferencePlugin())
     gen = torch.Generator().manual_seed(3)
     x0 = torch.randn([2, 6, 8, 10], generator=gen, dtype=torch.float64)
     x = {"contiguous": x0, "channels_last": x0.to(memory_format=torch.channels_last),
@@ -114,7 +114,7 @@ def test_empty_output_is_returned_not_refused(monkeypatch):
     """The kernel refuses an empty output; the glue returns the reference path's empty tensor and a zero gradient."""
     from stylegan_ada.ops import upfirdn2d_cuda
 
-    monkeypatch.setattr(cuda_backend, "get", lambda name: _ReferencePlugin())
+    monkeypatch.setattr(cuda_backend, "load", lambda: _ReferencePlugin())
     x = torch.randn([1, 2, 1, 1], dtype=torch.float64, requires_grad=True)
     f = torch.randn([2, 2], dtype=torch.float64)
     y = upfirdn2d_cuda._Upfirdn2dCuda.apply(x, f, _Config(2, 2, 2, 2, -1, 0, -1, 0, False, 1.0))

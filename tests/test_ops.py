@@ -206,18 +206,18 @@ def test_impl_cuda_unavailable_says_why(monkeypatch):
     from stylegan_ada.ops import _dispatch, cuda_backend
 
     monkeypatch.delenv(_dispatch.ENV_VAR, raising=False)
-    monkeypatch.setattr(cuda_backend, "get", lambda name: None)
+    monkeypatch.setattr(cuda_backend, "load", lambda: None)
     monkeypatch.setattr(cuda_backend, "last_error", lambda: "nvcc not found on PATH")
     fake_cuda_tensor = SimpleNamespace(device=torch.device("cuda"))  # dispatch only looks at .device
     with pytest.raises(RuntimeError, match=r"impl='cuda' requested but .* not available \(nvcc not found on PATH\)"):
-        _dispatch.cuda_function("upfirdn2d", fake_cuda_tensor, "cuda")
+        _dispatch.use_cuda("upfirdn2d", fake_cuda_tensor, "cuda")
 
 
 def test_bias_shape_is_checked_before_dispatch(monkeypatch):
     def must_not_dispatch(*args):
         raise AssertionError("dispatched a call with a bad bias")
 
-    monkeypatch.setattr(bias_act, "cuda_function", must_not_dispatch)
+    monkeypatch.setattr(bias_act, "use_cuda", must_not_dispatch)
     for x, b, dim in ((torch.zeros(2, 3), torch.zeros(4), 1), (torch.zeros(2, 3), torch.zeros(3, 1), 1),
                       (torch.zeros(2, 3), torch.zeros(3), 2)):
         with pytest.raises(ValueError, match="does not match dim"):

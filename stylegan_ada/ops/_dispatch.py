@@ -1,33 +1,19 @@
-"""Choose between the pure-PyTorch reference path and the CUDA kernels of an op.
+"""Which path an op call takes: the pure-PyTorch reference or our CUDA kernels.
 
 `impl='auto'` (the default everywhere) may be overridden for a whole process with the environment variable
-``STYLEGAN_ADA_OPS=ref|cuda|auto``. The CUDA side lives in `stylegan_ada.ops.cuda_backend` (owned separately); until
-it exists, or when it cannot build, every op silently uses the reference path.
+``STYLEGAN_ADA_OPS=ref|cuda|auto``. `use_cuda` asks `cuda_backend.load()` whether the extension is available; each op
+module then calls its own ``*_cuda`` glue (imported lazily) or its reference function.
 """
 from __future__ import annotations
 
-import importlib
 import os
-from types import ModuleType
-from typing import Any
 
 import torch
 
+from stylegan_ada.ops import cuda_backend
+
 IMPLS = ("auto", "ref", "cuda")
 ENV_VAR = "STYLEGAN_ADA_OPS"
-
-_backend_module: ModuleType | None | bool = False  # False = not imported yet
-
-
-def _cuda_backend() -> ModuleType | None:
-    """The `cuda_backend` module, or None when it is absent or cannot be imported."""
-    global _backend_module
-    if _backend_module is False:
-        try:
-            _backend_module = importlib.import_module("stylegan_ada.ops.cuda_backend")
-        except ImportError:
-            _backend_module = None
-    return _backend_module  # type: ignore[return-value]
 
 
 def requested_impl(impl: str) -> str:
@@ -41,25 +27,22 @@ def requested_impl(impl: str) -> str:
     return impl
 
 
-def cuda_function(op: str, x: torch.Tensor, impl: str) -> Any | None:
-    """The CUDA autograd function for `op` ('bias_act' or 'upfirdn2d') if it should be used, else None.
+def use_cuda(op: str, x: torch.Tensor, impl: str) -> bool:
+    """Whether the call of `op` on `x` takes the CUDA path.
 
-    'ref' -> None; 'auto' -> the CUDA function when `x` is on a CUDA device and the extension built;
-    'cuda' -> the CUDA function, or RuntimeError saying why it cannot be used.
+    'ref' -> False; 'auto' -> True when `x` is on a CUDA device and the extension is available;
+    'cuda' -> True, or RuntimeError saying why it cannot be used.
     """
     impl = requested_impl(impl)
     if impl == "ref":
-        return None
+        return False
     if x.device.type != "cuda":
         if impl == "cuda":
             raise RuntimeError(f"{op}: impl='cuda' needs a tensor on a CUDA device, got {x.device}")
-        return None
-    backend = _cuda_backend()
-    plugin = backend.get(op) if backend is not None else None
-    if plugin is None:
-        if impl == "cuda":
-            reason = backend.last_error() if backend is not None else "stylegan_ada.ops.cuda_backend cannot be imported"
-            raise RuntimeError(f"{op}: impl='cuda' requested but the CUDA extension is not available "
-                               f"({reason or 'unknown reason'})")
-        return None
-    return getattr(backend, f"cuda_{op}")
+        return False
+    if cuda_backend.load() is not None:
+        return True
+    if impl == "cuda":
+        raise RuntimeError(f"{op}: impl='cuda' requested but the CUDA extension is not available "
+                           f"({cuda_backend.last_error() or 'unknown reason'})")
+    return False

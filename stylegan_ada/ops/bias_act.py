@@ -1,69 +1,18 @@
-"""Fused bias + activation + gain + clamp (`bias_act`), with a pure-PyTorch reference path.
+"""Fused bias + activation + gain + clamp (`bias_act`): the entry point and the pure-PyTorch reference path.
 
-The reference path is differentiable to any order by autograd; the CUDA path (`cuda_backend`) to second order.
+The CUDA path with the same arguments and results is `bias_act_cuda.cuda_bias_act` (imported only when a call takes
+it); both parse their arguments with `op_args`. The reference path is differentiable to any order by autograd, the
+CUDA path to second order.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from stylegan_ada.ops._dispatch import cuda_function
+from stylegan_ada.ops._dispatch import use_cuda
+from stylegan_ada.ops.op_args import ACTIVATIONS, check_bias, resolve_bias_act
 
-
-@dataclass(frozen=True)
-class ActivationSpec:
-    """One activation: its function, default alpha and gain, and what the CUDA kernel needs to know."""
-
-    func: Callable[..., torch.Tensor]
-    def_alpha: float
-    def_gain: float
-    cuda_idx: int
-    ref: str  # what the first-order gradient is computed from: '' (nothing), 'x' (input) or 'y' (output)
-    has_2nd_grad: bool
-
-
-def _swish(x: torch.Tensor, alpha: float) -> torch.Tensor:
-    return x * torch.sigmoid(x)
-
-
-_SQRT2 = float(np.sqrt(2))
-
-ACTIVATIONS: dict[str, ActivationSpec] = {
-    "linear": ActivationSpec(lambda x, alpha: x, 0.0, 1.0, 1, "", False),
-    "relu": ActivationSpec(lambda x, alpha: F.relu(x), 0.0, _SQRT2, 2, "y", False),
-    "lrelu": ActivationSpec(lambda x, alpha: F.leaky_relu(x, alpha), 0.2, _SQRT2, 3, "y", False),
-    "tanh": ActivationSpec(lambda x, alpha: torch.tanh(x), 0.0, 1.0, 4, "y", True),
-    "sigmoid": ActivationSpec(lambda x, alpha: torch.sigmoid(x), 0.0, 1.0, 5, "y", True),
-    "elu": ActivationSpec(lambda x, alpha: F.elu(x), 0.0, 1.0, 6, "y", True),
-    "selu": ActivationSpec(lambda x, alpha: F.selu(x), 0.0, 1.0, 7, "y", True),
-    "softplus": ActivationSpec(lambda x, alpha: F.softplus(x), 0.0, 1.0, 8, "y", True),
-    "swish": ActivationSpec(_swish, 0.0, _SQRT2, 9, "x", True),
-}
-activation_funcs = ACTIVATIONS  # the reference's name for the same table
-
-
-def resolve_args(act: str, alpha: float | None, gain: float | None,
-                 clamp: float | None) -> tuple[ActivationSpec, float, float, float]:
-    """(spec, alpha, gain, clamp) with defaults filled in; clamp < 0 means no clamping."""
-    if act not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {act!r}; expected one of {sorted(ACTIVATIONS)}")
-    if clamp is not None and clamp < 0:
-        raise ValueError(f"clamp must be None or >= 0, got {clamp}")
-    spec = ACTIVATIONS[act]
-    alpha = float(alpha if alpha is not None else spec.def_alpha)
-    gain = float(gain if gain is not None else spec.def_gain)
-    clamp = float(clamp if clamp is not None else -1)
-    return spec, alpha, gain, clamp
-
-
-def check_bias(x: torch.Tensor, b: torch.Tensor | None, dim: int) -> None:
-    """ValueError unless `b` is None or a 1D bias with one entry per index of `x` along `dim` (both paths)."""
-    if b is not None and (b.ndim != 1 or not 0 <= dim < x.ndim or b.shape[0] != x.shape[dim]):
-        raise ValueError(f"bias_act: bias of shape {tuple(b.shape)} does not match dim {dim} of {tuple(x.shape)}")
+__all__ = ["ACTIVATIONS", "bias_act", "bias_act_ref"]
 
 
 def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: str = "linear",
@@ -76,9 +25,9 @@ def bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, act: 
     if not isinstance(x, torch.Tensor):
         raise TypeError("bias_act: x must be a tensor")
     check_bias(x, b, dim)
-    cuda_op = cuda_function("bias_act", x, impl)
-    if cuda_op is not None:
-        return cuda_op(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
+    if use_cuda("bias_act", x, impl):
+        from stylegan_ada.ops.bias_act_cuda import cuda_bias_act
+        return cuda_bias_act(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
     return bias_act_ref(x, b, dim=dim, act=act, alpha=alpha, gain=gain, clamp=clamp)
 
 
@@ -89,7 +38,7 @@ def bias_act_ref(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, a
     linear/relu/lrelu with a positive gain (everything the networks use) run as one autograd node that keeps only
     its output for the backward pass; the other activations are composed from plain autograd ops.
     """
-    spec, alpha, gain, clamp = resolve_args(act, alpha, gain, clamp)
+    spec, alpha, gain, clamp = resolve_bias_act(act, alpha, gain, clamp)
     check_bias(x, b, dim)
     if b is None and act == "linear" and gain == 1 and clamp < 0:
         return x

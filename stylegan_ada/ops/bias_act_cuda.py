@@ -1,6 +1,7 @@
 """CUDA path of `bias_act`: autograd functions over our kernels, with first and second order gradients.
 
-Semantics are those of `bias_act.bias_act_ref`. Backward passes recompute the activation from the saved input
+Semantics are those of `bias_act.bias_act_ref` (read the two side by side); `bias_act.bias_act` calls
+`cuda_bias_act` when `_dispatch.use_cuda` says so. Backward passes recompute the activation from the saved input
 (x and b), which also gives the clamp mask, so nothing else has to be kept alive. Third-order gradients are
 not supported (R1 and path-length regularization need two); asking for them raises instead of being wrong.
 """
@@ -12,7 +13,7 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from stylegan_ada.ops import cuda_backend
-from stylegan_ada.ops.bias_act import check_bias, resolve_args
+from stylegan_ada.ops.op_args import check_bias, resolve_bias_act
 
 _FORWARD, _FIRST_DERIVATIVE, _SECOND_DERIVATIVE = 0, 1, 2
 
@@ -28,7 +29,7 @@ class _Config(NamedTuple):
 
 def _kernel(mode: int, x: torch.Tensor, b: torch.Tensor | None, cfg: _Config, g1: torch.Tensor | None = None,
             g2: torch.Tensor | None = None) -> torch.Tensor:
-    plugin = cuda_backend.get("bias_act")
+    plugin = cuda_backend.load()
     if plugin is None:
         raise RuntimeError(f"bias_act: the CUDA extension is unavailable ({cuda_backend.last_error()})")
     return plugin.bias_act(x, b, g1, g2, mode, cfg.dim, cfg.act_code, cfg.alpha, cfg.gain, cfg.clamp)
@@ -99,7 +100,7 @@ def cuda_bias_act(x: torch.Tensor, b: torch.Tensor | None = None, dim: int = 1, 
     if x.device.type != "cuda":
         raise ValueError(f"bias_act: the CUDA implementation needs a CUDA tensor, got one on {x.device}; "
                          "use impl='auto' or impl='ref'")
-    spec, alpha, gain, clamp = resolve_args(act, alpha, gain, clamp)
+    spec, alpha, gain, clamp = resolve_bias_act(act, alpha, gain, clamp)
     if b is None and act == "linear" and gain == 1 and clamp < 0:
         return x  # nothing to do, exactly like the reference path
     check_bias(x, b, dim)

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from stylegan_ada.ops import upfirdn2d
-from stylegan_ada.ops.upfirdn2d import Padding, parse_padding, resample_padding
+from stylegan_ada.ops.op_args import Padding, parse_padding
+from stylegan_ada.ops.upfirdn2d import resample_padding
 
 
 def _conv(x: torch.Tensor, w: torch.Tensor, stride: int = 1, padding: tuple[int, int] = (0, 0), groups: int = 1,

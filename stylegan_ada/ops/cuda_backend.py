@@ -1,13 +1,13 @@
 """Build, cache and load our CUDA kernels (`stylegan_ada/ops/csrc`) on first use.
 
-`get(name)` returns the compiled extension module (one module serves every op) or None, with ONE warning per
+`load()` returns the compiled extension module (one module serves every op) or None, with ONE warning per
 process, when CUDA is absent or the build fails; it never raises. `build()` is the raising variant used by
 `tools/check_cuda_ops.py`. Builds go to a per-user cache (``$STYLEGAN_ADA_EXTENSIONS_DIR``, else
 ``$XDG_CACHE_HOME/stylegan_ada/torch_extensions``, else ``~/.cache/...``) under a key made of the source contents,
 the torch/CUDA/Python versions and the target GPU architectures, so a second process loads in well under a second.
 
-The autograd functions `cuda_bias_act` and `cuda_upfirdn2d` are reachable here as attributes (imported lazily);
-`stylegan_ada.ops._dispatch` picks them when `impl` resolves to CUDA.
+This module only builds and loads; it imports none of the ops. The autograd glue over the kernels lives beside each
+op (`bias_act_cuda.py`, `upfirdn2d_cuda.py`), and `_dispatch.use_cuda` decides when it is used.
 """
 from __future__ import annotations
 
@@ -20,11 +20,9 @@ import threading
 import warnings
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import torch
 
-OPS = ("bias_act", "upfirdn2d")
 CSRC_DIR = Path(__file__).resolve().with_name("csrc")
 SOURCES = ("ops_bindings.cpp", "bias_act_kernel.cu", "upfirdn2d_kernel.cu")
 HEADERS = ("ops_kernels.h", "ops_device.cuh")
@@ -206,24 +204,11 @@ class _Loader:
 _loader = _Loader()
 
 
-def get(name: str) -> ModuleType | None:
-    """The compiled extension providing op `name` ('bias_act' or 'upfirdn2d'), or None if unavailable here."""
-    if name not in OPS:
-        raise ValueError(f"unknown CUDA op {name!r}; expected one of {OPS}")
+def load() -> ModuleType | None:
+    """The compiled extension (entry points `bias_act` and `upfirdn2d`), or None if it is unavailable here."""
     return _loader.get()
 
 
 def last_error() -> str | None:
-    """Why `get()` returned None (one line), or None if it has not failed."""
+    """Why `load()` returned None (one line), or None if it has not failed."""
     return _loader.error
-
-
-def __getattr__(attr: str) -> Any:
-    # Lazy: the autograd functions import this module for `get`.
-    if attr == "cuda_bias_act":
-        from stylegan_ada.ops.bias_act_cuda import cuda_bias_act
-        return cuda_bias_act
-    if attr == "cuda_upfirdn2d":
-        from stylegan_ada.ops.upfirdn2d_cuda import cuda_upfirdn2d
-        return cuda_upfirdn2d
-    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

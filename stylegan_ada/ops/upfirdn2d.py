@@ -3,47 +3,18 @@
 Semantics, per channel: insert `up-1` zeros after each pixel, pad (negative = crop), convolve with the filter `f`
 (true convolution unless `flip_filter`), keep every `down`-th pixel. Padding is given w.r.t. the upsampled image as
 an int, `[x, y]` or `[x0, x1, y0, y1]`.
+
+This module holds the entry point and the pure-PyTorch reference path; the CUDA path with the same arguments and
+results is `upfirdn2d_cuda.cuda_upfirdn2d` (imported only when a call takes it); both parse their arguments with
+`op_args`.
 """
 from __future__ import annotations
-
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 
-from stylegan_ada.ops._dispatch import cuda_function
-
-Padding = int | Sequence[int]
-Scaling = int | Sequence[int]
-
-
-def parse_scaling(scaling: Scaling) -> tuple[int, int]:
-    """(sx, sy) from an int or a pair; each >= 1."""
-    sx, sy = (scaling, scaling) if isinstance(scaling, int) else tuple(scaling)
-    if not (isinstance(sx, int) and isinstance(sy, int) and sx >= 1 and sy >= 1):
-        raise ValueError(f"scaling factors must be integers >= 1, got {scaling!r}")
-    return sx, sy
-
-
-def parse_padding(padding: Padding) -> tuple[int, int, int, int]:
-    """(x0, x1, y0, y1) from an int, `[x, y]` or `[x0, x1, y0, y1]`."""
-    if isinstance(padding, int):
-        padding = [padding, padding]
-    padding = [int(p) for p in padding]
-    if len(padding) == 2:
-        padding = [padding[0], padding[0], padding[1], padding[1]]
-    if len(padding) != 4:
-        raise ValueError(f"padding must be an int, [x, y] or [x0, x1, y0, y1], got {padding!r}")
-    return padding[0], padding[1], padding[2], padding[3]
-
-
-def filter_size(f: torch.Tensor | None) -> tuple[int, int]:
-    """(width, height) of a 1D (separable) or 2D filter; (1, 1) for None."""
-    if f is None:
-        return 1, 1
-    if f.ndim not in (1, 2):
-        raise ValueError(f"filter must be 1D or 2D, got shape {tuple(f.shape)}")
-    return int(f.shape[-1]), int(f.shape[0])
+from stylegan_ada.ops._dispatch import use_cuda
+from stylegan_ada.ops.op_args import Padding, Scaling, filter_size, parse_padding, parse_scaling
 
 
 def setup_filter(f, device: torch.device | str | None = None, normalize: bool = True, flip_filter: bool = False,
@@ -77,9 +48,9 @@ def upfirdn2d(x: torch.Tensor, f: torch.Tensor | None, up: Scaling = 1, down: Sc
     """Pad, upsample, filter and downsample a batch `[N, C, H, W]` of images (see module docstring)."""
     if not isinstance(x, torch.Tensor) or x.ndim != 4:
         raise ValueError("upfirdn2d: x must be a 4D tensor [N, C, H, W]")
-    cuda_op = cuda_function("upfirdn2d", x, impl)
-    if cuda_op is not None:
-        return cuda_op(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
+    if use_cuda("upfirdn2d", x, impl):
+        from stylegan_ada.ops.upfirdn2d_cuda import cuda_upfirdn2d
+        return cuda_upfirdn2d(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
     return upfirdn2d_ref(x, f, up=up, down=down, padding=padding, flip_filter=flip_filter, gain=gain)
 
 

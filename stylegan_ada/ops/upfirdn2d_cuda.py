@@ -1,6 +1,7 @@
 """CUDA path of `upfirdn2d`: an autograd function over our kernel, differentiable to any order w.r.t. x.
 
-Semantics are those of `upfirdn2d.upfirdn2d_ref`. The op is linear in x; its adjoint is another upfirdn2d with
+Semantics are those of `upfirdn2d.upfirdn2d_ref` (read the two side by side); `upfirdn2d.upfirdn2d` calls
+`cuda_upfirdn2d` when `_dispatch.use_cuda` says so. The op is linear in x; its adjoint is another upfirdn2d with
 up and down swapped, the filter flipped and the padding chosen so the output has the input's size, so the
 backward pass just applies the same function again (which makes every order of gradient work).
 """
@@ -11,7 +12,7 @@ from typing import NamedTuple
 import torch
 
 from stylegan_ada.ops import cuda_backend
-from stylegan_ada.ops.upfirdn2d import Padding, Scaling, filter_size, parse_padding, parse_scaling
+from stylegan_ada.ops.op_args import Padding, Scaling, filter_size, parse_padding, parse_scaling
 
 
 class _Config(NamedTuple):
@@ -44,7 +45,7 @@ def _output_hw(cfg: _Config, in_hw: tuple[int, int], f: torch.Tensor) -> tuple[i
 
 
 def _run(x: torch.Tensor, f: torch.Tensor, cfg: _Config) -> torch.Tensor:
-    plugin = cuda_backend.get("upfirdn2d")
+    plugin = cuda_backend.load()
     if plugin is None:
         raise RuntimeError(f"upfirdn2d: the CUDA extension is unavailable ({cuda_backend.last_error()})")
     # The gain is folded into the taps in the filter's own dtype before the cast, like the reference path (a float32
