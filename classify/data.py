@@ -16,7 +16,7 @@ import numpy as np
 from augment.errors import UserError
 from augment.workspace import Workspace
 
-TRAIN_SOURCES = ("real", "synthetic", "real+synthetic")
+TRAIN_SOURCES = ("real", "synthetic", "real+synthetic", "augmented", "real+augmented", "real+synthetic+augmented")
 SYNTHETIC_VAL_FRACTION = 0.2        # the thesis' 800 train / 200 val fakes per class
 SYNTHETIC_SPLIT_SEED = 42
 
@@ -32,6 +32,7 @@ class DataSplits:
     test: list[Sample]
     classes: list[str]
     info: dict[str, Any] = field(default_factory=dict)
+    checked: dict[Path, str] = field(default_factory=dict)  # train/val image -> sha256 the leak guard read
 
 
 # ------------------------------------------------------------------ synthetic images
@@ -47,8 +48,9 @@ def _synthetic_class_dirs(ws: Workspace) -> dict[str, Path]:
                         f"workspace ({', '.join(ws.classes)}); remove them or generate into the right workspace")
     empty = [c for c in ws.classes if c not in dirs or not any(dirs[c].glob("*.png"))]
     if empty:
-        raise UserError(f"no synthetic PNGs for class(es) {', '.join(empty)} in {root}; run "
-                        f"`augment generate --class {empty[0]} --n 1000` (every class needs fakes for --train synthetic)")
+        from augment.synthetic import fill_command
+        raise UserError(f"no synthetic PNGs for class(es) {', '.join(empty)} in {root}; "
+                        f"{fill_command(ws, empty[0])} (every class needs fakes)")
     return dirs
 
 
@@ -73,14 +75,21 @@ def synthetic_splits(ws: Workspace, per_class: int) -> tuple[list[Sample], list[
         raise UserError(f"--synthetic-per-class must be at least 2, got {per_class}")
     dirs = _synthetic_class_dirs(ws)
     manifest_sha = _check_synthetic_manifest(ws)
+    train, val, used = split_generated(ws, dirs, per_class, "synthetic")
+    return train, val, {"synthetic_manifest_sha256": manifest_sha, "synthetic_used": used}
+
+
+def split_generated(ws: Workspace, dirs: dict[str, Path], per_class: int,
+                    kind: str) -> tuple[list[Sample], list[Sample], dict[str, dict[str, int]]]:
+    """The 80/20 rule shared by synthetic/ and augmented/: first ``per_class`` files by name, fixed-seed val draw."""
     train: list[Sample] = []
     val: list[Sample] = []
     used: dict[str, dict[str, int]] = {}
     for label, cls in enumerate(ws.classes):
         files = sorted(dirs[cls].glob("*.png"))
         if len(files) < per_class:
-            warnings.warn(f"only {len(files)} synthetic images for class {cls} (asked for {per_class}); using all, "
-                          "split 80/20 train/val", stacklevel=2)
+            warnings.warn(f"only {len(files)} {kind} images for class {cls} (asked for {per_class}); using all, "
+                          "80/20 train/val (with real data, only that 80 % trains: val is real)", stacklevel=2)
         files = files[:per_class]
         order = np.random.default_rng(SYNTHETIC_SPLIT_SEED).permutation(len(files))
         n_val = max(1, int(round(len(files) * SYNTHETIC_VAL_FRACTION))) if len(files) > 1 else 0
@@ -88,13 +97,44 @@ def synthetic_splits(ws: Workspace, per_class: int) -> tuple[list[Sample], list[
         for i, f in enumerate(files):
             (val if i in val_idx else train).append((f, label))
         used[cls] = {"train": len(files) - n_val, "val": n_val}
-    return train, val, {"synthetic_manifest_sha256": manifest_sha, "synthetic_used": used}
+    return train, val, used
+
+
+def augmented_splits(ws: Workspace, per_class: int) -> tuple[list[Sample], list[Sample], dict[str, Any]]:
+    """``augmented/`` (``augment classic``) under synthetic/'s rules; refuses copies rendered from a test clip."""
+    from augment.classic import FOLDER_NAME, MANIFEST_NAME, read_manifest
+    from augment.io_utils import sha256_file
+
+    if per_class < 2:
+        raise UserError(f"--synthetic-per-class must be at least 2, got {per_class}")
+    root = ws.root / FOLDER_NAME
+    if not root.is_dir():
+        raise UserError(f"no augmented images: {root} does not exist; run `augment classic --n 1000` first "
+                        "(or choose `--train real`)")
+    rows = read_manifest(root)
+    unknown = sorted({r["class"] for r in rows} - set(ws.classes))
+    if unknown:
+        raise UserError(f"class mismatch: {root / MANIFEST_NAME} lists class(es) {', '.join(unknown)} that this "
+                        f"workspace lacks ({', '.join(ws.classes)}); the copies were made for another data set")
+    test_sources = {r.source_sha256 for r in ws.rows() if r.split == "test"}
+    leaked = [r["file"] for r in rows if r["source_sha256"] in test_sources]
+    if leaked:
+        raise UserError(f"augmented image {leaked[0]} was rendered from a test clip; the test split is never used "
+                        "for training — re-run `augment classic --force`")
+    dirs = {c: root / c for c in ws.classes}
+    empty = [c for c in ws.classes if not any(dirs[c].glob("*.png"))]
+    if empty:
+        raise UserError(f"no augmented PNGs for class(es) {', '.join(empty)} in {root}; run `augment classic --n 1000`")
+    train, val, used = split_generated(ws, dirs, per_class, "augmented")
+    return train, val, {"augmented_manifest_sha256": sha256_file(root / MANIFEST_NAME), "augmented_used": used}
 
 
 def build_splits(ws: Workspace, train: str, synthetic_per_class: int = 1000) -> DataSplits:
-    """Train/val/test image lists for ``--train real|synthetic|real+synthetic``; the test split is always real.
+    """Train/val/test image lists for ``--train`` (see TRAIN_SOURCES); the test split is always real.
 
-    ``real+synthetic`` trains on the real train split plus the synthetic train part and keeps the real val split.
+    Generated images (synthetic/, augmented/) are split 80/20 train/val per class. An arm with real data trains on
+    the real train split plus the generated train parts and keeps the real val split; one without uses the
+    generated val parts.
     Refuses (UserError) when any train or val image is, or equals, a test image.
     """
     if train not in TRAIN_SOURCES:
@@ -104,20 +144,22 @@ def build_splits(ws: Workspace, train: str, synthetic_per_class: int = 1000) -> 
     test = ws.labelled_images("test")
     info: dict[str, Any] = {"splits_sha256": ws.config["splits"].get("sha256"),
                             "test_sha256": ws.config["splits"].get("test_sha256")}
+    parts = train.split("+")
     unused: list[Sample] = []
-    if train == "real":
-        tr, va = real_train, real_val
-    else:
-        syn_train, syn_val, syn_info = synthetic_splits(ws, synthetic_per_class)
-        info.update(syn_info)
-        tr, va = (syn_train, syn_val) if train == "synthetic" else (real_train + syn_train, real_val)
-        unused = syn_val if train == "real+synthetic" else []
+    tr, va = (list(real_train), list(real_val)) if "real" in parts else ([], [])
+    for kind, make in (("synthetic", synthetic_splits), ("augmented", augmented_splits)):
+        if kind in parts:
+            gen_train, gen_val, gen_info = make(ws, synthetic_per_class)
+            info.update(gen_info)
+            tr += gen_train
+            # with real data in the arm the real val split selects the epoch; the generated val part is left out
+            (unused if "real" in parts else va).extend(gen_val)
     if not tr or not va or not test:
         raise UserError(f"empty split (train {len(tr)}, val {len(va)}, test {len(test)} images); "
                         "re-run `augment prepare` with more data")
     # every selected fake is checked, even the ones real+synthetic leaves out: a test file among them is a red flag
-    ws.guard_training_inputs([p for p, _ in tr + va + unused], what="training/validation image")
-    return DataSplits(list(tr), list(va), list(test), ws.classes, info)
+    checked = ws.guard_training_inputs([p for p, _ in tr + va + unused], what="training/validation image")
+    return DataSplits(list(tr), list(va), list(test), ws.classes, info, checked=checked.digests())
 
 
 # ------------------------------------------------------------------ decoding and feeding
@@ -140,10 +182,14 @@ def check_images(samples: Sequence[Sample], resolution: int) -> int:
 
 
 class ImageStore:
-    """Decoded images at one input size, as uint8 tensors, shared by every run that uses that size."""
+    """Decoded images at one input size, as uint8 tensors, shared by every run that uses that size.
 
-    def __init__(self, size: int):
+    ``checked`` (DataSplits.checked): images decoded only from the bytes the leak guard checked.
+    """
+
+    def __init__(self, size: int, checked: dict[Path, str] | None = None):
         self.size = size
+        self.checked = checked or {}
         self._cache: dict[Path, Any] = {}
 
     def get(self, path: Path) -> Any:
@@ -154,10 +200,15 @@ class ImageStore:
         return img
 
     def _load(self, path: Path) -> Any:
+        import io
+
         import torch
         from PIL import Image
 
-        with Image.open(path) as im:
+        from augment.leak_guard import read_verified
+
+        digest = self.checked.get(path)
+        with Image.open(io.BytesIO(read_verified(path, digest)) if digest else path) as im:
             im = im.convert("RGB")
             if im.size != (self.size, self.size):
                 im = im.resize((self.size, self.size), Image.BILINEAR)
@@ -170,7 +221,7 @@ class ImageStore:
 
 @dataclass(frozen=True)
 class SpecAugment:
-    """Training-time augmentations for spectrogram images (off by default, as in the thesis).
+    """Training-time augmentations for spectrogram images (off by default; presets in classify.image_aug).
 
     ``time_shift``: roll along the time (width) axis by up to this fraction of the width.
     ``masks``: number of frequency bands (rows) and of time spans (columns) set to the mean, each up to
@@ -188,21 +239,18 @@ class SpecAugment:
     def __call__(self, x: Any) -> Any:
         import torch
 
-        _, h, w = x.shape
+        w = x.shape[2]
         if self.time_shift > 0:
             max_shift = int(round(self.time_shift * w))
             if max_shift > 0:
                 x = torch.roll(x, int(torch.randint(-max_shift, max_shift + 1, ()).item()), dims=2)
         if self.masks > 0:
+            from classify.image_aug import mask_span
+
             x = x.clone()
             for _ in range(self.masks):
-                for axis, n in ((1, h), (2, w)):
-                    width = int(torch.randint(0, max(1, int(self.mask_fraction * n)) + 1, ()).item())
-                    start = int(torch.randint(0, n - width + 1, ()).item())
-                    if axis == 1:
-                        x[:, start:start + width, :] = 0.0     # 0 after normalisation = the mean
-                    else:
-                        x[:, :, start:start + width] = 0.0
+                for axis in (1, 2):
+                    mask_span(x, axis, self.mask_fraction)      # 0 after normalisation = the mean
         return x
 
 
@@ -210,7 +258,8 @@ class ImageDataset:
     """A torch-style dataset over labelled image paths: resize (via the store), scale, normalise, augment."""
 
     def __init__(self, samples: Sequence[Sample], store: ImageStore, mean: Sequence[float], std: Sequence[float],
-                 augment: SpecAugment | None = None):
+                 augment: Any = None, pixel_augment: Any = None):
+        """``pixel_augment`` acts on the [0, 1] image before normalisation, ``augment`` on the normalised one."""
         import torch
 
         self.samples = list(samples)
@@ -218,6 +267,7 @@ class ImageDataset:
         self.mean = torch.tensor(mean).view(3, 1, 1)
         self.std = torch.tensor(std).view(3, 1, 1)
         self.augment = augment if augment is not None and augment.active else None
+        self.pixel_augment = pixel_augment if pixel_augment is not None and pixel_augment.active else None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -225,6 +275,8 @@ class ImageDataset:
     def __getitem__(self, i: int) -> tuple[Any, int]:
         path, label = self.samples[i]
         x = self.store.get(path).float().div_(255.0).expand(3, -1, -1)
+        if self.pixel_augment is not None:
+            x = self.pixel_augment(x)
         x = (x - self.mean) / self.std
         if self.augment is not None:
             x = self.augment(x)

@@ -20,9 +20,11 @@ from augment.workspace import Workspace
 from classify.archs import ARCHS, BuiltModel, build_model, check_pretrained
 from classify.data import DataSplits, ImageDataset, ImageStore, Sample, SpecAugment, build_splits, check_images
 from classify.head_only import cache_features, head_only_model
+from classify.image_aug import Chain, arm_tag, describe, preset_transforms
 from classify.metrics import classification_metrics, report_text
 from classify.plots import plot_confusion, plot_learning_curves
 from classify.results import append_summary, next_run_number, run_id, summary_row, write_table
+from classify.stats import bootstrap_ci
 from classify.trainer import FitResult, TrainConfig, fit, make_loader, predict, seed_everything
 
 
@@ -36,6 +38,7 @@ class EvalOptions:
     synthetic_per_class: int = 1000
     input_size: int | None = None          # None: each architecture's own size
     augment: SpecAugment = field(default_factory=SpecAugment)
+    aug_preset: str = "none"               # classify.image_aug.PRESETS
     train_config: TrainConfig = field(default_factory=TrainConfig)
     progress: bool = True
 
@@ -81,6 +84,17 @@ def effective_pretrained(arch: str, pretrained: str) -> str:
     return "none" if ARCHS[arch].weights == "none" and pretrained == "imagenet" else pretrained
 
 
+def arm_name(opts: EvalOptions) -> str:
+    """The training arm: the data source plus any image-level augmentation, e.g. ``real~thesis``."""
+    tag = arm_tag(opts.aug_preset, opts.train_config.mixup, opts.augment.time_shift, opts.augment.masks)
+    return f"{opts.train}~{tag}" if tag else opts.train
+
+
+def _clip_seconds(ws: Workspace) -> float | None:
+    mel = ws.config.get("mel") or {}
+    return float(mel["duration"]) if mel.get("duration") else None
+
+
 def run_eval(ws: Workspace, opts: EvalOptions) -> list[dict[str, Any]]:
     """Every run of ``opts``; returns the metrics dict of each (also written under ``results/``)."""
     preflight(opts)
@@ -92,7 +106,7 @@ def run_eval(ws: Workspace, opts: EvalOptions) -> list[dict[str, Any]]:
     first = None
     for arch in opts.archs:
         size = opts.input_size or ARCHS[arch].input_size
-        store = stores.setdefault(size, ImageStore(size))
+        store = stores.setdefault(size, ImageStore(size, splits.checked))
         for mode in opts.modes:
             for seed in opts.seeds:
                 metrics = _one_run(ws, opts, splits, store, arch, mode, seed, features)
@@ -103,14 +117,16 @@ def run_eval(ws: Workspace, opts: EvalOptions) -> list[dict[str, Any]]:
                            f"(val macro-F1 {metrics['val']['macro_f1']:.3f}, best epoch {metrics['best_epoch']})")
     name = f"eval-{first}-{all_metrics[-1]['run_id'][:5]}"
     paths = write_table(ws.results_dir, name, all_metrics,
-                        f"classify eval --train {opts.train} --test real ({ws.dataset_name})")
+                        f"classify eval, arm {arm_name(opts)}, test real ({ws.dataset_name})")
     click.echo(f"table: {paths['md']}")
     return all_metrics
 
 
-def _datasets(opts: EvalOptions, splits: DataSplits, store: ImageStore, arch: str) -> dict[str, ImageDataset]:
+def _datasets(opts: EvalOptions, splits: DataSplits, store: ImageStore, arch: str,
+              clip_seconds: float | None) -> dict[str, ImageDataset]:
     spec = ARCHS[arch]
-    return {"train": ImageDataset(splits.train, store, spec.mean, spec.std, opts.augment),
+    pixel, post = preset_transforms(opts.aug_preset, clip_seconds)
+    return {"train": ImageDataset(splits.train, store, spec.mean, spec.std, Chain((opts.augment, post)), pixel),
             "val": ImageDataset(splits.val, store, spec.mean, spec.std),
             "test": ImageDataset(splits.test, store, spec.mean, spec.std)}
 
@@ -119,14 +135,15 @@ def _one_run(ws: Workspace, opts: EvalOptions, splits: DataSplits, store: ImageS
              seed: int, features: dict[tuple, Any]) -> dict[str, Any]:
     t0 = time.time()
     pretrained = effective_pretrained(arch, opts.pretrained)
-    label = (opts.train, arch, mode, pretrained, f"seed{seed}")
+    label = (arm_name(opts), arch, mode, pretrained, f"seed{seed}")
     desc = "-".join(label)
     cfg = TrainConfig(**{**opts.train_config.to_dict(), "seed": seed})
     seed_everything(seed)                                  # the new head's initialisation depends on the seed
     built = build_model(arch, len(splits.classes), mode, pretrained)
-    ds: dict[str, Any] = _datasets(opts, splits, store, arch)
+    ds: dict[str, Any] = _datasets(opts, splits, store, arch, _clip_seconds(ws))
     trained = built
-    cached = mode == "freeze" and not opts.augment.active
+    # augmented or mixed inputs change every epoch: then the frozen network must see them, no caching
+    cached = mode == "freeze" and not ds["train"].augment and not ds["train"].pixel_augment and cfg.mixup <= 0
     if cached:      # the frozen network runs once per image; only the head trains (same result, far faster)
         built.model.to(cfg.device)
         shared = pretrained == "imagenet"     # then the backbone is the same for every seed: compute once
@@ -142,8 +159,9 @@ def _one_run(ws: Workspace, opts: EvalOptions, splits: DataSplits, store: ImageS
     scored = {}
     for split in ("val", "test"):
         probs, labels, loss = predict(trained, make_loader(ds[split], cfg.batch_size, shuffle=False), cfg.device)
-        scored[split] = (probs, labels, {**classification_metrics(labels, probs.argmax(1), splits.classes),
-                                         "loss": loss})
+        pred = probs.argmax(1)
+        scored[split] = (probs, labels, {**classification_metrics(labels, pred, splits.classes), "loss": loss,
+                                         "macro_f1_ci95": list(bootstrap_ci(labels, pred, len(splits.classes)))})
     config = {**opts.to_dict(), "arch": arch, "mode": mode, "seed": seed, "pretrained": pretrained,
               "input_size": store.size, "cached_features": cached, "train_config": cfg.to_dict(),
               "workspace": str(ws.root)}
@@ -151,7 +169,8 @@ def _one_run(ws: Workspace, opts: EvalOptions, splits: DataSplits, store: ImageS
     rid = run_id(next_run_number(ws.results_dir), *label)
     metrics = {
         "run_id": rid, "created": now_iso(), "code_version": code_version(),
-        "train": opts.train, "test_source": "real", "arch": arch, "mode": mode, "pretrained": pretrained,
+        "train": opts.train, "arm": arm_name(opts), "test_source": "real",
+        "augmentation": describe(opts.aug_preset, _clip_seconds(ws), cfg.mixup), "arch": arch, "mode": mode, "pretrained": pretrained,
         "seed": seed, "classes": splits.classes,
         "n_train": len(splits.train), "n_val": len(splits.val), "n_test": len(splits.test),
         "val": scored["val"][2], "test": scored["test"][2],

@@ -10,6 +10,7 @@ from typing import Any, Iterator, Sequence
 
 from augment.io_utils import atomic_write_json, atomic_write_text
 from classify.metrics import mean_sd
+from classify.stats import t_interval
 
 SUMMARY_NAME = "summary.csv"
 SUMMARY_FIELDS = ("run_id", "created", "kind", "train", "test", "arch", "mode", "pretrained", "seed", "n_train",
@@ -17,6 +18,7 @@ SUMMARY_FIELDS = ("run_id", "created", "kind", "train", "test", "arch", "mode", 
                   "test_accuracy", "test_macro_precision", "test_macro_recall", "seconds", "code_version")
 TABLE_SCORES = (("accuracy", "Accuracy"), ("macro_precision", "Precision"), ("macro_recall", "Recall"),
                 ("macro_f1", "F1"))
+MIN_SEEDS_FOR_T = 3
 _RUN_NUMBER = re.compile(r"^\.?(\d{5})-")
 
 
@@ -96,11 +98,20 @@ def _append_summary(results_dir: Path, rows: Sequence[dict[str, Any]]) -> Path:
     return path
 
 
+def interval(ms: Sequence[dict[str, Any]], split: str, key: str = "macro_f1") -> tuple[list[float] | None, str]:
+    """95 % interval of a score: t over seeds (≥ 3 runs), the run's bootstrap over test clips (1 run), else none."""
+    if len(ms) >= MIN_SEEDS_FOR_T:
+        return list(t_interval([m[split][key] for m in ms]) or ()), "t"
+    ci = ms[0][split].get(f"{key}_ci95") if len(ms) == 1 else None
+    return (list(ci), "bootstrap") if ci else (None, "none")
+
+
 def aggregate(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Group runs by (train, arch, mode, pretrained); mean ± sd of each score over seeds, for val and test."""
+    """Group runs by (arm, arch, mode, pretrained); mean ± sd and a 95 % interval of each score, for val and test."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for m in runs:
-        groups.setdefault((m["train"], m["arch"], m.get("mode", ""), m.get("pretrained", "")), []).append(m)
+        arm = m.get("arm", m["train"])
+        groups.setdefault((arm, m["arch"], m.get("mode", ""), m.get("pretrained", "")), []).append(m)
     out = []
     for (train, arch, mode, pretrained), ms in groups.items():
         for split in ("val", "test"):
@@ -110,6 +121,7 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                                    "split": split, "seeds": [m.get("seed") for m in ms], "n": len(ms)}
             for key, _ in TABLE_SCORES:
                 row[key], row[f"{key}_sd"] = mean_sd([m[split][key] for m in ms])
+                row[f"{key}_ci95"], row[f"{key}_ci_method"] = interval(ms, split, key)
             out.append(row)
     return out
 
@@ -118,15 +130,22 @@ def _pm(mean: float, sd: float) -> str:
     return f"{mean:.2f} ± {sd:.2f}"
 
 
+def _ci(row: dict[str, Any], key: str = "macro_f1") -> str:
+    ci = row.get(f"{key}_ci95")
+    return f"[{ci[0]:.2f}, {ci[1]:.2f}] ({row[f'{key}_ci_method']})" if ci else "-"
+
+
 def table_markdown(rows: Sequence[dict[str, Any]], title: str) -> str:
     """Thesis-style table: one val and one test row per model, scores as mean ± sd over seeds."""
-    head = ["Train", "Model", "Mode", "Weights", "Split"] + [name for _, name in TABLE_SCORES] + ["Seeds"]
+    head = ["Train", "Model", "Mode", "Weights", "Split"] + [name for _, name in TABLE_SCORES] + ["F1 95 % CI", "Seeds"]
     lines = [f"# {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         cells = [r["train"], r["arch"], r["mode"] or "-", r["pretrained"] or "-", r["split"]]
-        cells += [_pm(r[k], r[f"{k}_sd"]) for k, _ in TABLE_SCORES] + [str(r["n"])]
+        cells += [_pm(r[k], r[f"{k}_sd"]) for k, _ in TABLE_SCORES] + [_ci(r), str(r["n"])]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Macro-averaged precision, recall and F1; mean ± sample sd over seeds.", ""]
+    lines += ["", "Macro-averaged precision, recall and F1; mean ± sample sd over seeds. 95 % CI of F1: (t) Student-t "
+              f"over seeds (≥ {MIN_SEEDS_FOR_T}), (bootstrap) stratified bootstrap over the test clips of a single "
+              "run; '-' for 2 seeds. Paired differences between arms: `classify compare`.", ""]
     return "\n".join(lines)
 
 
@@ -136,12 +155,20 @@ def write_table(results_dir: Path, name: str, runs: Sequence[dict[str, Any]], ti
     base = results_dir / "tables" / name
     buf = io.StringIO()
     fields = ["train", "arch", "mode", "pretrained", "split", "n"] + \
-        [f for k, _ in TABLE_SCORES for f in (k, f"{k}_sd")]
+        [f for k, _ in TABLE_SCORES for f in (k, f"{k}_sd", f"{k}_ci_low", f"{k}_ci_high", f"{k}_ci_method")]
     writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    writer.writerows([{k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows])
+    writer.writerows([{k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in _flat_ci(r).items()} for r in rows])
     paths = {"md": base.with_suffix(".md"), "csv": base.with_suffix(".csv"), "json": base.with_suffix(".json")}
     atomic_write_text(paths["md"], table_markdown(rows, title))
     atomic_write_text(paths["csv"], buf.getvalue())
     atomic_write_json(paths["json"], {"title": title, "rows": rows, "runs": [m["run_id"] for m in runs]})
     return paths
+
+
+def _flat_ci(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for key, _ in TABLE_SCORES:
+        ci = row.get(f"{key}_ci95")
+        out[f"{key}_ci_low"], out[f"{key}_ci_high"] = (ci[0], ci[1]) if ci else ("", "")
+    return out

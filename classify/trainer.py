@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from classify.archs import AUX_LOSS_WEIGHT, BuiltModel, output_logits, set_train_mode
+from classify.image_aug import mixed_loss, mixup_batch
 from classify.lr_range import lr_range_test
 from classify.metrics import macro_f1
 
@@ -30,6 +31,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "cpu"
     num_workers: int = 0
+    mixup: float = 0.0                  # mixup Beta(α, α) parameter; 0: off
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,10 +116,20 @@ def fit(built: BuiltModel, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, desc
     train_loader = make_loader(train_ds, cfg.batch_size, shuffle=True, seed=cfg.seed, num_workers=cfg.num_workers)
     val_loader = make_loader(val_ds, cfg.batch_size, shuffle=False, num_workers=cfg.num_workers)
 
+    mix_rng = np.random.default_rng([cfg.seed, 1])    # mixup's own seeded stream: same λ and pairs per seed
+
+    def batch_loss(x: Any, y: Any) -> tuple[Any, Any]:
+        if cfg.mixup <= 0:
+            outputs = model(x)
+            return outputs, classification_loss(built, outputs, y)
+        x, y_b, lam = mixup_batch(x, y, cfg.mixup, mix_rng)
+        outputs = model(x)
+        return outputs, mixed_loss(lambda o, t: classification_loss(built, o, t), outputs, y, y_b, lam)
+
     def step_loss(batch: Any) -> Any:
         x, y = batch
         set_train_mode(built, True)
-        return classification_loss(built, model(x.to(device)), y.to(device))
+        return batch_loss(x.to(device), y.to(device))[1]
 
     optimizer = _make_optimizer(built, cfg, cfg.lr or cfg.lr_range_start)
     lr_info = None
@@ -143,8 +155,7 @@ def fit(built: BuiltModel, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, desc
             x, y = x.to(device), y.to(device)
             set_train_mode(built, True)
             optimizer.zero_grad(set_to_none=True)
-            outputs = model(x)
-            loss = classification_loss(built, outputs, y)
+            outputs, loss = batch_loss(x, y)
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(y)

@@ -20,6 +20,7 @@ from classify.baseline.models import MODELS, cv_folds, fit_model
 from classify.metrics import classification_metrics, report_text
 from classify.plots import plot_confusion
 from classify.results import append_summary, next_run_number, run_id, summary_row
+from classify.stats import bootstrap_ci
 
 
 def parse_models(text: str) -> list[str]:
@@ -73,6 +74,8 @@ def run_baseline(ws: Workspace, *, models: list[str], audio_dir: str | None = No
     root = audio_root(ws, audio_dir)
     files = source_files(ws, root)
     verify_sources(files)
+    # before any feature is computed: no training clip may be, equal or nearly equal a test clip
+    ws.guard_training_inputs([ws.root / r.image for r, _ in files if r.split != "test"], what="baseline training clip")
     mel = ws.config.get("mel") or {}
     cfg = FeatureConfig(sr=sr, offset=float(mel.get("offset", 0.0)), duration=float(mel.get("duration", 10.0)))
     X = features_for([(p, r.source_sha256) for r, p in files], cfg, ws.root / "cache" / "baseline",
@@ -80,8 +83,6 @@ def run_baseline(ws: Workspace, *, models: list[str], audio_dir: str | None = No
     classes = ws.classes
     y = np.array([classes.index(r.cls) for r, _ in files])
     is_test = np.array([r.split == "test" for r, _ in files])
-    ws.guard_training_inputs([ws.root / r.image for (r, _), t in zip(files, is_test) if not t],
-                             what="baseline training clip")
     fit_X, fit_y = X[~is_test], y[~is_test]          # train + val: the hyper-parameters come from CV on it
     folds = cv_folds(fit_y, folds)
     number = next_run_number(ws.results_dir)
@@ -92,13 +93,18 @@ def run_baseline(ws: Workspace, *, models: list[str], audio_dir: str | None = No
         tm = time.time()
         model, info = fit_model(name, fit_X, fit_y, seed=seed, folds=folds, trees=trees, jobs=jobs or -1)
         preds[name] = model.predict(X[is_test])
-        results[name] = {**info, "test": classification_metrics(y[is_test], preds[name], classes),
-                         "seconds": time.time() - tm}
+        test = classification_metrics(y[is_test], preds[name], classes)
+        test["macro_f1_ci95"] = list(bootstrap_ci(y[is_test], preds[name], len(classes)))
+        results[name] = {**info, "test": test, "seconds": time.time() - tm}
         click.echo(f"{name}: test macro-F1 {results[name]['test']['macro_f1']:.3f} "
                    f"(CV macro-F1 {info['cv_macro_f1']:.3f}, {info['best_params']})")
     config = {"models": models, "features": asdict(cfg), "feature_names": feature_names(), "seed": seed,
               "trees": trees, "cv_folds": folds, "audio_dir": str(root), "workspace": str(ws.root)}
+    selected = select_model(results)
+    click.echo(f"selected by CV macro-F1 on train+val: {selected} (test macro-F1 "
+               f"{results[selected]['test']['macro_f1']:.3f})")
     metrics = {"run_id": rid, "created": now_iso(), "code_version": code_version(), "train": "real",
+               "selected": selected, "selection": "highest cv_macro_f1 on train+val (first listed wins ties)",
                "test_source": "real", "arch": "baseline", "seed": seed, "classes": classes,
                "n_train": int((~is_test).sum()), "n_test": int(is_test.sum()), "models": results,
                "seconds": time.time() - t0, "config": config}
@@ -111,17 +117,27 @@ def run_baseline(ws: Workspace, *, models: list[str], audio_dir: str | None = No
     return metrics
 
 
+def select_model(results: dict[str, Any]) -> str:
+    """The model with the best cross-validation macro-F1 on train+val; test scores play no part."""
+    return max(results, key=lambda name: results[name]["cv_macro_f1"])     # max keeps the first of equals
+
+
 def table_markdown(metrics: dict[str, Any]) -> str:
     lines = [f"# classify baseline ({metrics['run_id']})", "",
-             "| Model | CV macro-F1 (train+val) | Test accuracy | Test precision | Test recall | Test F1 |",
-             "|---|---|---|---|---|---|"]
+             "| Model | CV macro-F1 (train+val) | Test accuracy | Test precision | Test recall | Test F1 | "
+             "Test F1 95 % CI |", "|---|---|---|---|---|---|---|"]
     for name, r in metrics["models"].items():
         t = r["test"]
-        lines.append(f"| {name} | {r['cv_macro_f1']:.2f} ± {r['cv_macro_f1_sd']:.2f} | {t['accuracy']:.2f} | "
-                     f"{t['macro_precision']:.2f} | {t['macro_recall']:.2f} | {t['macro_f1']:.2f} |")
+        mark = " **(selected)**" if name == metrics.get("selected") else ""
+        ci = t.get("macro_f1_ci95")
+        lines.append(f"| {name}{mark} | {r['cv_macro_f1']:.2f} ± {r['cv_macro_f1_sd']:.2f} | {t['accuracy']:.2f} | "
+                     f"{t['macro_precision']:.2f} | {t['macro_recall']:.2f} | {t['macro_f1']:.2f} | "
+                     + (f"[{ci[0]:.2f}, {ci[1]:.2f}] |" if ci else "- |"))
     return "\n".join(lines + ["", f"Features: {len(metrics['config']['feature_names'])} (librosa, mean and std over "
-                              f"frames); {metrics['config']['cv_folds']}-fold stratified CV for hyper-parameters.",
-                              ""])
+                              f"frames); {metrics['config']['cv_folds']}-fold stratified CV for hyper-parameters. "
+                              "The selected model has the best CV macro-F1 on train+val (± sd over folds); every "
+                              "model's test score is listed, none is chosen by it. Test CI: stratified bootstrap "
+                              "over the test clips.", ""])
 
 
 def _write(ws: Workspace, metrics: dict[str, Any], preds: dict[str, np.ndarray], test_rows: list[SplitRow],
@@ -138,9 +154,10 @@ def _write(ws: Workspace, metrics: dict[str, Any], preds: dict[str, np.ndarray],
         atomic_write_text(d / "table.md", table_markdown(metrics))
         atomic_write_text(d / "report.txt", "\n".join(report_text(r["test"], f"{name} - real test split")
                                                       for name, r in metrics["models"].items()))
-        best, r = max(metrics["models"].items(), key=lambda kv: kv[1]["test"]["macro_f1"])
+        chosen = metrics["selected"]
+        r = metrics["models"][chosen]
         plot_confusion(r["test"]["confusion"], classes, d / "confusion_matrix.png",
-                       f"best baseline {best}: test macro-F1 {r['test']['macro_f1']:.3f}")
+                       f"selected baseline {chosen} (by CV): test macro-F1 {r['test']['macro_f1']:.3f}")
         write_run_record(d / "run.json", metrics["config"], seeds={"seed": metrics["seed"]},
                          data_hashes={"splits_sha256": ws.config["splits"].get("sha256"),
                                       "test_sha256": ws.config["splits"].get("test_sha256")})
