@@ -7,7 +7,11 @@ reference configs; `tiny` is ours: a few channels at <= 64 px, for CPU tests and
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Callable
+
+from stylegan_ada.training.options import OptionError, TrainingOptions, check_option, check_range, field_names
+
+TRANSFER_ADA_KIMG = 100.0  # ADA reacts faster when starting from a trained network (the reference's resume rule)
 
 PRESETS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "tiny")
 TINY_MAX_RESOLUTION = 64
@@ -38,6 +42,14 @@ _NETWORK = ("c_dim", "img_channels", "num_fp16_res", "conv_clamp", "freeze_layer
 
 class PresetError(ValueError):
     """An unknown preset, an unusable resolution/GPU count or an invalid override (message says how to fix)."""
+
+
+def _checked(name: str, value: Any, check: Callable[[], None] | None = None) -> None:
+    """The option path's range check (stylegan_ada.training.options), as a PresetError."""
+    try:
+        check() if check else check_option(name, value)
+    except OptionError as exc:
+        raise PresetError(str(exc)) from None
 
 
 def _auto_spec(spec: dict[str, Any], resolution: int, gpus: int) -> None:
@@ -97,9 +109,11 @@ def _apply_overrides(p: dict[str, Any], overrides: dict[str, Any]) -> dict[str, 
         if not isinstance(batch, int) or batch < 1 or batch % p["gpus"]:
             raise PresetError(f"batch must be a positive multiple of the GPU count ({p['gpus']}), got {batch!r}")
         p["batch_gpu"] = batch // p["gpus"]
-    for key in ("gamma", "lr", "ema_kimg", "pl_weight", "style_mixing_prob"):
-        if key in given and not (isinstance(given[key], (int, float)) and given[key] >= 0):
-            raise PresetError(f"{key} must be a non-negative number, got {given[key]!r}")
+    for key in ("gamma", "ema_kimg", "ema_rampup", "pl_weight", "style_mixing_prob"):
+        if key in given:
+            _checked(key, given[key])
+    if "lr" in given:
+        _checked("lr", given["lr"], lambda: check_range("lr", given["lr"], 0))
     for key in ("kimg", "mbstd_group", "map_layers", "channel_max", "z_dim", "w_dim"):
         if key in given and not (isinstance(given[key], int) and given[key] >= 1):
             raise PresetError(f"{key} must be a positive integer, got {given[key]!r}")
@@ -149,3 +163,43 @@ def resolve(cfg: str, resolution: int, gpus: int = 1, **overrides: Any) -> dict[
     opt = dict(lr=p["lr"], betas=[0, 0.99], eps=1e-8)
     p["G_opt_kwargs"], p["D_opt_kwargs"] = dict(opt), copy.deepcopy(opt)
     return p
+
+
+def training_options(cfg: str, resolution: int, gpus: int = 1, *, c_dim: int = 0, freeze_layers: int | None = None,
+                     transfer: bool = False, **fields: Any) -> TrainingOptions:
+    """The TrainingOptions of preset ``cfg``: the network and hyper-parameters of :func:`resolve`, then ``fields``.
+
+    ``fields`` are TrainingOptions fields; None means "not given": batch, batch_gpu, gamma and total_kimg then come
+    from the preset, everything else from the TrainingOptions defaults. ``transfer`` (starting from a trained
+    network) turns off the EMA ramp-up and sets the ADA speed to 100 kimg, as the reference does. Values out of range
+    raise OptionError naming the field (checked before they shape anything); unusable presets raise PresetError.
+    """
+    given = {k: v for k, v in fields.items() if v is not None}
+    unknown = sorted(set(given) - set(field_names()))
+    if unknown:
+        raise PresetError(f"unknown training option(s) {', '.join(unknown)}")
+    for key, value in given.items():
+        check_option(key, value)
+    if freeze_layers is not None:
+        check_range("freeze_layers", freeze_layers, 0, integer=True)
+    p = resolve(cfg, resolution, gpus, batch=given.pop("batch", None), gamma=given.pop("gamma", None), c_dim=c_dim,
+                freeze_layers=freeze_layers or None)
+    batch_gpu = given.pop("batch_gpu", None) or p["batch_gpu"]
+    per_gpu = p["batch"] // gpus
+    if per_gpu % batch_gpu:
+        raise OptionError("batch_gpu", f"{batch_gpu} must divide the per-GPU batch {per_gpu} (batch {p['batch']} / "
+                                       f"{gpus} GPU(s))")
+    group = p["mbstd_group"]
+    if batch_gpu % min(group, batch_gpu):
+        raise OptionError("batch_gpu", f"{batch_gpu} must be a multiple of the minibatch-std group {group}")
+    values: dict[str, Any] = dict(
+        G_kwargs=p["G_kwargs"], D_kwargs=p["D_kwargs"], G_opt_kwargs=p["G_opt_kwargs"], D_opt_kwargs=p["D_opt_kwargs"],
+        batch=p["batch"], batch_gpu=batch_gpu, total_kimg=float(p["kimg"]), gamma=float(p["gamma"]),
+        ema_kimg=float(p["ema_kimg"]), ema_rampup=None if transfer else p["ema_rampup"],
+        G_reg_interval=p["G_reg_interval"], D_reg_interval=p["D_reg_interval"], pl_weight=float(p["pl_weight"]),
+        pl_batch_shrink=p["pl_batch_shrink"], pl_decay=p["pl_decay"],
+        style_mixing_prob=float(p["style_mixing_prob"]))
+    if transfer:
+        values["ada_kimg"] = TRANSFER_ADA_KIMG
+    values.update(given)
+    return TrainingOptions(**values)

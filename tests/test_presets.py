@@ -76,7 +76,7 @@ def test_overrides_and_network_options():
     (("tiny", 128), {}, "tiny"),
     (("auto", 256), dict(batch=5, gpus=2), "multiple of the GPU count"),
     (("auto", 256), dict(batch=6), "minibatch-std group"),
-    (("auto", 256), dict(gamma=-1.0), "non-negative"),
+    (("auto", 256), dict(gamma=-1.0), "gamma must be >= 0"),
     (("auto", 256), dict(colour="red"), "unknown preset override"),
 ])
 def test_bad_requests_raise_preset_error(args, kwargs, match):

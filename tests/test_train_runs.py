@@ -79,7 +79,8 @@ def test_extra_images_alone_train_an_unlabeled_model(tmp_path):
 
 @pytest.mark.parametrize("flag", ["--cond", "--class"])
 def test_resume_finds_the_right_runs_folder(tmp_path, flag):
-    from augment.train_config import EXTRA_RUNS, TrainArgs, runs_root
+    from augment.train_config import TrainArgs
+    from augment.train_inputs import EXTRA_RUNS, runs_root
     from augment.workspace import Workspace
 
     ws = Workspace.load(make_ws(tmp_path / "ws").root)
@@ -104,7 +105,7 @@ def test_cpu_jobs_keep_freed_memory_for_reuse(tmp_path, monkeypatch):
     p = presets.resolve("tiny", 16, batch=4)
     opts = TrainingOptions(G_kwargs=p["G_kwargs"], D_kwargs=p["D_kwargs"], G_opt_kwargs=p["G_opt_kwargs"],
                            D_opt_kwargs=p["D_opt_kwargs"], batch=4, batch_gpu=4, total_kimg=0.004)
-    job = launch.Job(options=opts.to_dict(), run_dir=str(tmp_path), image_paths=[], labels=[], class_names=[], resolution=16,
+    job = launch.Job(options=opts, run_dir=str(tmp_path), image_paths=[], labels=[], class_names=[], resolution=16,
                      training_set_kwargs={}, device="cpu", show_progress=False)
     with one_torch_thread(), pytest.raises(RuntimeError, match="stop here"):
         launch.run_job(job, log=lambda line: None)

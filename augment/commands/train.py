@@ -1,4 +1,4 @@
-"""``augment train``: train (or continue) the StyleGAN2-ADA model of one class."""
+"""``augment train``: train (or continue) the StyleGAN2-ADA model of one class, or of several (``--classes``)."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ from augment.cli_common import workspace_option
 
 # click parameter name -> TrainArgs field
 _FIELDS = {"class_": "cls", "from_": "from_"}
-_NOT_ARGS = ("workspace", "resume", "force", "dry_run", "quiet")
+_NOT_ARGS = ("workspace", "resume", "force", "dry_run", "quiet", "classes", "concurrent", "ddp")
 
 
 def _args_from_click(ctx: click.Context, values: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -38,6 +38,8 @@ def _args_from_click(ctx: click.Context, values: dict[str, Any]) -> tuple[Any, d
 @click.command()
 @workspace_option
 @click.option("--class", "class_", default=None, help="Class to train one model for (train+val images of the class)")
+@click.option("--classes", default=None, help="Train every listed class (all, or a,b,c), each in its own run, "
+                                               "as one job (see --gpus, --concurrent)")
 @click.option("--cond", is_flag=True, default=None, help="One class-conditional model for all classes instead")
 @click.option("--extra-images", type=click.Path(), default=None,
               help="Folder of extra unlabeled images to train on as well (or alone, e.g. a pretraining pool)")
@@ -71,7 +73,12 @@ def _args_from_click(ctx: click.Context, values: dict[str, Any]) -> tuple[Any, d
 @click.option("--freezed", type=int, default=None, help="Freeze the first N layers of D (Freeze-D)  [default: 0]")
 @click.option("--from", "from_", default=None,
               help="Start from a trained network: ffhq256, a .pkl/.safetensors path, or scratch  [default: ffhq256]")
-@click.option("--gpus", type=int, default=None, help="Processes/GPUs (spawned; or launch with torchrun)  [default: 1]")
+@click.option("--gpus", type=int, default=None, help="GPUs (processes): one run split over them (spawned; or launch with "
+                                                    "torchrun); with --classes a queue, one class per GPU  [default: 1]")
+@click.option("--ddp", is_flag=True, help="With --classes --gpus N: train the classes one after another, each split "
+                                          "over the N GPUs, instead of one class per GPU")
+@click.option("--concurrent", type=int, default=None,
+              help="With --classes: classes trained at once per device (processes sharing it)  [default: 1]")
 @click.option("--workers", type=int, default=None, help="Threads decoding images  [default: 4]")
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N  [default: auto]")
 @click.option("--keep", type=int, default=None, help="Snapshot pairs kept (0 = all; the best-FID network is always "
@@ -84,6 +91,7 @@ def train(**values: Any) -> None:
     Writes WORKSPACE/runs/<class>/<NNNNN>-<desc>/: config.json, log.txt, stats.jsonl, reals.png,
     fakes<kimg>.png, network-snapshot-<kimg>.safetensors + training-state-<kimg>.pt.
     SIGTERM/SIGINT write a final snapshot before exiting; `--resume` continues exactly.
+    `--classes all` trains every class the same way, plus WORKSPACE/runs/_jobs/<NNNNN>-<desc>/job.json.
     """
     from augment.errors import Interrupted, UserError
     from augment.workspace import Workspace
@@ -91,7 +99,14 @@ def train(**values: Any) -> None:
     ctx = click.get_current_context()
     args, given = _args_from_click(ctx, values)
     try:
-        result = _train(Workspace.load(values["workspace"]), args, given, values)
+        ws = Workspace.load(values["workspace"])
+        if values["classes"] is not None:
+            from augment.train_job import train_classes
+
+            result = train_classes(ws, args, given, values)
+        else:
+            _single_only(values)
+            result = _train(ws, args, given, values)
     except UserError:
         raise
     except _known_errors() as exc:
@@ -104,15 +119,24 @@ def train(**values: Any) -> None:
     click.echo(message)
 
 
+def _single_only(values: dict[str, Any]) -> None:
+    from augment.errors import UserError
+
+    for name in ("concurrent", "ddp"):
+        if values[name]:
+            raise UserError(f"--{name} only applies to --classes")
+
+
 def _known_errors() -> tuple[type[Exception], ...]:
     from stylegan_ada.pretrained import PretrainedError
     from stylegan_ada.training.control import RunLockedError
     from stylegan_ada.training.data import DataError
+    from stylegan_ada.training.launch import LaunchError
     from stylegan_ada.training.state import TrainingStateError
     from stylegan_ada.training.training_loop import TrainingError
     from stylegan_ada.training.transfer import TransferError
 
-    return (TrainingError, TransferError, DataError, TrainingStateError, RunLockedError, PretrainedError)
+    return (TrainingError, TransferError, DataError, TrainingStateError, RunLockedError, PretrainedError, LaunchError)
 
 
 def _plan(ws: Any, args: Any, given: dict[str, Any], values: dict[str, Any]) -> Any:
@@ -159,48 +183,34 @@ def _train(ws: Any, args: Any, given: dict[str, Any], values: dict[str, Any]) ->
 
 def _train_torchrun(ws: Any, args: Any, given: dict[str, Any], values: dict[str, Any]) -> tuple[str, str] | None:
     """Under torchrun every rank runs this; rank 0 plans and creates the run, the others receive the job."""
-    from augment.errors import UserError
     from augment.train_plan import make_job, write_config
     from stylegan_ada.training import launch
-    from stylegan_ada.training.control import RunLock, RunLockedError
-    from stylegan_ada.training.distributed import broadcast_object, init_process_group, shutdown
+    from stylegan_ada.training.control import RunLock
     from stylegan_ada.training.run_dir import create_run_dir
 
     import torch
 
     device = (values.get("device") or "auto").lower()
     use_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-    ctx = init_process_group("nccl" if use_cuda else "gloo")
-    lock = None
-    try:
-        payload: Any = None
-        plan = None
-        if ctx.is_main:
-            try:
-                args.gpus = ctx.world_size
-                plan = _plan(ws, args, dict(given, gpus=ctx.world_size), values)
-                if not values["dry_run"]:
-                    if plan.run_dir is None:
-                        plan.run_dir = create_run_dir(plan.runs_root, plan.desc)
-                    lock = RunLock(plan.run_dir).acquire()
-                    write_config(plan, list(sys.argv))
-                payload = {"job": launch.job_to_dict(make_job(plan, not values["quiet"]))}
-            except (UserError, RunLockedError) as exc:
-                payload = {"error": exc.format_message() if isinstance(exc, UserError) else str(exc)}
-        payload = broadcast_object(payload, ctx)
-        if "error" in payload:
-            raise UserError(payload["error"])
+    plans: list[Any] = []
+
+    def prepare(ctx: Any, stack: Any) -> Any:
+        args.gpus = ctx.world_size
+        plan = _plan(ws, args, dict(given, gpus=ctx.world_size), values)
+        plans.append(plan)
         if values["dry_run"]:
-            if ctx.is_main:
-                click.echo(json.dumps(plan.summary(), indent=2))
+            click.echo(json.dumps(plan.summary(), indent=2))
             return None
-        job = launch.Job(**payload["job"])
-        result = launch.run_job(job, ctx)
-        return _summary(plan, result.status, result.cur_nimg, result.network_snapshot) if ctx.is_main else None
-    finally:
-        if lock is not None:
-            lock.release()
-        shutdown()
+        if plan.run_dir is None:
+            plan.run_dir = create_run_dir(plan.runs_root, plan.desc)
+        stack.enter_context(RunLock(plan.run_dir))
+        write_config(plan, list(sys.argv))
+        return make_job(plan, not values["quiet"])
+
+    ctx, result = launch.torchrun(prepare, "nccl" if use_cuda else "gloo")
+    if result is None or not ctx.is_main:
+        return None
+    return _summary(plans[0], result.status, result.cur_nimg, result.network_snapshot)
 
 
 def _summary(plan: Any, status: str, cur_nimg: int, snapshot: Any) -> tuple[str, str]:

@@ -27,12 +27,17 @@ def memory_gb(device: torch.device) -> dict[str, float]:
 
 def tick_record(*, tick: int, cur_nimg: int, tick_nimg: int, tick_seconds: float, maintenance: float,
                 total_seconds: float, stats: dict[str, dict[str, float]], augment_p: float, rt: float | None,
-                device: torch.device) -> dict[str, Any]:
-    """One stats.jsonl line: progress, timing, resources, ADA and every reported loss statistic."""
+                device: torch.device, total_nimg: int | None = None) -> dict[str, Any]:
+    """One stats.jsonl line: progress, timing, resources, ADA and every reported loss statistic.
+
+    ``eta_sec``: the time to ``total_nimg`` at this tick's speed (training and maintenance).
+    """
+    sec_per_img = (tick_seconds + maintenance) / max(tick_nimg, 1)
     rec: dict[str, Any] = {
         "tick": tick, "kimg": cur_nimg / 1000, "cur_nimg": cur_nimg, "timestamp": time.time(),
         "sec_per_tick": tick_seconds, "sec_per_kimg": tick_seconds / max(tick_nimg, 1) * 1000,
         "maintenance_sec": maintenance, "total_sec": total_seconds,
+        "eta_sec": max(total_nimg - cur_nimg, 0) * sec_per_img if total_nimg is not None and tick_nimg else None,
         "augment_p": augment_p, "ada_rt": rt,
     }
     rec.update(memory_gb(device))
@@ -49,7 +54,10 @@ def status_line(rec: dict[str, Any]) -> str:
     """The health line printed each tick."""
     fields = [f"tick {rec['tick']:<5d}", f"kimg {rec['kimg']:<8.3f}", f"time {_hms(rec['total_sec']):<10s}",
               f"sec/tick {rec['sec_per_tick']:<6.1f}", f"sec/kimg {rec['sec_per_kimg']:<7.2f}",
-              f"maint {rec['maintenance_sec']:<5.1f}", f"cpumem {rec['cpu_peak_gb']:.2f}"]
+              f"maint {rec['maintenance_sec']:<5.1f}"]
+    if rec.get("eta_sec") is not None:
+        fields.append(f"eta {_hms(rec['eta_sec']):<10s}")
+    fields.append(f"cpumem {rec['cpu_peak_gb']:.2f}")
     if "gpu_peak_gb" in rec:
         fields.append(f"gpumem {rec['gpu_peak_gb']:.2f}")
     rt = rec["ada_rt"]
@@ -62,6 +70,20 @@ def status_line(rec: dict[str, Any]) -> str:
 def _hms(seconds: float) -> str:
     s = int(seconds)
     return f"{s // 3600}h{s // 60 % 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def run_summary(run_dir: Path) -> dict[str, Any]:
+    """kimg, mean sec/kimg (ticks after the first), best FID/KID and newest snapshot of a run, from stats.jsonl."""
+    records = read_jsonl(run_dir / "stats.jsonl") if (run_dir / "stats.jsonl").exists() else []
+    timed = [r["sec_per_kimg"] for r in records[1:] or records if isinstance(r.get("sec_per_kimg"), (int, float))]
+    out: dict[str, Any] = {"kimg": records[-1]["kimg"] if records else 0.0,
+                           "sec_per_kimg": sum(timed) / len(timed) if timed else None}
+    for key in ("fid", "kid"):
+        scores = [r["metrics"][key] for r in records if isinstance((r.get("metrics") or {}).get(key), (int, float))]
+        out[f"best_{key}"] = min(scores) if scores else None
+    snaps = [r["snapshot"] for r in records if r.get("snapshot")]
+    out["newest_snapshot"] = snaps[-1] if snaps else None
+    return out
 
 
 def append_record(path: Path, rec: dict[str, Any]) -> None:

@@ -1,6 +1,8 @@
-"""Starting a training job in one process, in N spawned processes (``--gpus N``), or under torchrun.
+"""Every way a training job is launched: in this process, in N spawned DDP processes (``--gpus N``), under torchrun
+(:func:`torchrun`), and a queue of jobs over device slots, one process per job (:func:`run_queue`).
 
-A :class:`Job` is plain data (picklable, JSON-able), so spawned workers rebuild everything themselves.
+A :class:`Job` is plain data (picklable; :func:`job_to_dict` makes it JSON-able), so workers rebuild everything
+themselves.
 """
 from __future__ import annotations
 
@@ -9,18 +11,25 @@ import os
 import signal
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from stylegan_ada.training.distributed import SINGLE, DistContext
+from stylegan_ada.training.options import TrainingOptions
 
 RESULT_NAME = ".result.json"
 
 
+class LaunchError(RuntimeError):
+    """A job could not be prepared or its processes failed; one line."""
+
+
 @dataclass
 class Job:
-    options: dict[str, Any]
+    options: TrainingOptions
     run_dir: str
     image_paths: list[str]
     labels: list[int]
@@ -32,20 +41,23 @@ class Job:
     init_missing: str | None = None       # why the transfer source is unavailable (only fatal on a fresh start)
     workers: int = 1
     show_progress: bool = True
+    share: int = 1                        # jobs training on this device at once (CPU threads are divided)
+    log_prefix: str = ""                  # before each printed status line (several classes print at once)
+    image_sha256: list[str] = field(default_factory=list)  # per image: the bytes the caller's leak check read
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 class RunLog:
     """Status lines to stdout and appended to the run's log.txt."""
 
-    def __init__(self, run_dir: str | Path, enabled: bool = True):
+    def __init__(self, run_dir: str | Path, enabled: bool = True, prefix: str = ""):
         self.path = Path(run_dir) / "log.txt"
-        self.enabled = enabled
+        self.enabled, self.prefix = enabled, prefix
 
     def __call__(self, line: str) -> None:
         if not self.enabled:
             return
-        print(line, flush=True)
+        print(self.prefix + line, flush=True)
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(line + "\n")
 
@@ -69,10 +81,11 @@ def load_data(job: Job, show_progress: bool):
 
     with tqdm(total=len(job.image_paths), unit="img", desc="load images", file=sys.stderr,
               disable=not show_progress, leave=False) as bar:
-        images = load_images(job.image_paths, job.resolution, workers=job.workers, progress=bar.update)
+        images = load_images(job.image_paths, job.resolution, workers=job.workers, progress=bar.update,
+                             sha256=job.image_sha256 or None)
     c_dim = len(job.class_names) if job.labels else 0
     labels = one_hot(job.labels, c_dim) if c_dim else one_hot([0] * len(job.image_paths), 0)
-    return ImageSet(images, labels, mirror=bool(job.options.get("mirror")), class_names=list(job.class_names))
+    return ImageSet(images, labels, mirror=job.options.mirror, class_names=list(job.class_names))
 
 
 def run_job(job: Job, ctx: DistContext = SINGLE, *, log: Callable[[str], None] | None = None,
@@ -83,32 +96,36 @@ def run_job(job: Job, ctx: DistContext = SINGLE, *, log: Callable[[str], None] |
     """
     from stylegan_ada.training import training_loop
     from stylegan_ada.training.control import StopRequest
-    from stylegan_ada.training.options import TrainingOptions
     from stylegan_ada.training.run_dir import state_tags
 
     import torch
 
-    options = TrainingOptions.from_dict(job.options)
     run_dir = Path(job.run_dir)
     device = torch.device(job.device)
     if device.type == "cuda" and ctx.enabled:
         device = torch.device("cuda", ctx.local_rank)
-    log = log or RunLog(run_dir, enabled=ctx.is_main)
+    log = log or RunLog(run_dir, enabled=ctx.is_main, prefix=job.log_prefix)
     if device.type == "cpu":
         from stylegan_ada.ops.cpu_memory import retain_freed_memory
 
-        torch.set_num_threads(cpu_threads(ctx.world_size))
+        torch.set_num_threads(cpu_threads(ctx.world_size * job.share))
         retain_freed_memory()  # no page faults on every step's activations: ~20% faster (docs/benchmarks.md)
     if job.init_missing and not state_tags(run_dir):
         raise training_loop.TrainingError(job.init_missing)
     data = load_data(job, job.show_progress and ctx.is_main)
     inputs = training_loop.RunInputs(data, job.training_set_kwargs, init_from=job.init_from, init_source=source)
     with StopRequest() as stop:
-        return training_loop.run(options, run_dir, inputs, device=device, ctx=ctx, log=log,
+        return training_loop.run(job.options, run_dir, inputs, device=device, ctx=ctx, log=log,
                                  show_progress=job.show_progress, stop=stop)
 
 
 # ---------------------------------------------------------------------------------------------- several processes
+def result_dict(result: Any) -> dict[str, Any]:
+    """A RunResult as the JSON-able dict every launch mode reports."""
+    return {"status": result.status, "cur_nimg": result.cur_nimg,
+            "network_snapshot": str(result.network_snapshot or ""), "resumed_from": result.resumed_from}
+
+
 def _write_result(run_dir: Path, payload: dict[str, Any]) -> None:
     from stylegan_ada.fileio import atomic_write_chunks
 
@@ -123,9 +140,7 @@ def _worker(rank: int, job: Job, world_size: int, init_file: str, backend: str) 
     try:
         result = run_job(job, ctx)
         if ctx.is_main:
-            _write_result(Path(job.run_dir), {"status": result.status, "cur_nimg": result.cur_nimg,
-                                              "network_snapshot": str(result.network_snapshot or ""),
-                                              "resumed_from": result.resumed_from})
+            _write_result(Path(job.run_dir), result_dict(result))
     except (ValueError, RuntimeError, OSError) as exc:
         if ctx.is_main:
             _write_result(Path(job.run_dir), {"status": "error", "message": str(exc).splitlines()[0]})
@@ -177,10 +192,13 @@ def spawn(job: Job, nprocs: int) -> dict[str, Any]:
             if p.is_alive():
                 p.kill()
         Path(init_file).unlink(missing_ok=True)
+    return _read_result(run_dir, [p.exitcode for p in context.processes])
+
+
+def _read_result(run_dir: Path, codes: list[int | None]) -> dict[str, Any]:
     path = run_dir / RESULT_NAME
     if not path.is_file():
-        codes = [p.exitcode for p in context.processes]
-        return {"status": "error", "message": f"training processes exited with codes {codes} and no result"}
+        return {"status": "error", "message": f"training process(es) exited with code(s) {codes} and no result"}
     result = json.loads(path.read_text(encoding="utf-8"))
     path.unlink(missing_ok=True)
     return result
@@ -188,3 +206,105 @@ def spawn(job: Job, nprocs: int) -> dict[str, Any]:
 
 def job_to_dict(job: Job) -> dict[str, Any]:
     return asdict(job)
+
+
+def job_from_dict(d: dict[str, Any]) -> Job:
+    return Job(**dict(d, options=TrainingOptions.from_dict(d["options"])))
+
+
+# ------------------------------------------------------------------------------------------------------ torchrun
+def torchrun(prepare: Callable[[DistContext, ExitStack], Job | None], backend: str) -> tuple[DistContext, Any]:
+    """Under torchrun every rank calls this: rank 0 runs ``prepare`` (plan, lock, records; resources it holds go on
+    the ExitStack, released after training) and sends the job to the others; every rank trains its share.
+
+    Returns (context, RunResult or None when ``prepare`` returned None). An exception in ``prepare`` is re-raised on
+    rank 0 and raised as LaunchError with the same line on the other ranks.
+    """
+    from stylegan_ada.training.distributed import broadcast_object, init_process_group, shutdown
+
+    ctx = init_process_group(backend)
+    with ExitStack() as stack:
+        stack.callback(shutdown)
+        payload: Any = None
+        failure: BaseException | None = None
+        if ctx.is_main:
+            try:
+                job = prepare(ctx, stack)
+                payload = {"job": job_to_dict(job) if job is not None else None}
+            except Exception as exc:  # noqa: BLE001 - relayed to every rank, then re-raised here
+                failure = exc
+                payload = {"error": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
+        payload = broadcast_object(payload, ctx)
+        if failure is not None:
+            raise failure
+        if "error" in payload:
+            raise LaunchError(payload["error"])
+        if payload["job"] is None:
+            return ctx, None
+        return ctx, run_job(job_from_dict(payload["job"]), ctx)
+
+
+# --------------------------------------------------------------------------------------------------- job queue
+def _queue_child(job: Job) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):  # the parent's handlers; StopRequest replaces them inside run_job
+        signal.signal(sig, signal.SIG_DFL)
+    try:
+        payload = result_dict(run_job(job))
+    except Exception as exc:  # noqa: BLE001 - a process boundary: the parent reports it and goes on
+        payload = {"status": "error", "message": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
+    _write_result(Path(job.run_dir), payload)
+
+
+def run_queue(jobs: Sequence[Job], slots: Sequence[str], *, on_start: Callable[[int, Job], None] | None = None,
+              on_finish: Callable[[int, dict[str, Any]], None] | None = None, poll: float = 0.2) -> list[Any]:
+    """Run ``jobs`` one process each, at most one per slot (a device name) at a time, in order.
+
+    SIGTERM/SIGINT stop every running job cleanly (each writes its final snapshot) and start no more. Returns one
+    result dict per job (None for a job never started); a failed job is an ``error`` result and the others go on.
+    """
+    import multiprocessing as mp
+
+    cuda = any(s.startswith("cuda") for s in slots)
+    context = mp.get_context("spawn" if cuda or "fork" not in mp.get_all_start_methods() else "fork")
+    results: list[Any] = [None] * len(jobs)
+    running: dict[int, tuple[Any, int]] = {}  # slot index -> (process, job index)
+    pending = list(range(len(jobs)))
+    stopping: list[int] = []
+
+    def stop(signum: int, frame: Any) -> None:
+        stopping.append(signum)
+        if signum == signal.SIGTERM:  # a terminal's Ctrl-C reaches the children directly; SIGTERM is passed on
+            for proc, _ in running.values():
+                if proc.is_alive():
+                    os.kill(proc.pid, signal.SIGTERM)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while pending or running:
+            for slot, device in enumerate(slots):
+                if slot not in running and pending and not stopping:
+                    index = pending.pop(0)
+                    job = replace(jobs[index], device=device)
+                    (Path(job.run_dir) / RESULT_NAME).unlink(missing_ok=True)
+                    if on_start:
+                        on_start(index, job)
+                    proc = context.Process(target=_queue_child, args=(job,))
+                    proc.start()
+                    running[slot] = (proc, index)
+            for slot, (proc, index) in list(running.items()):
+                proc.join(poll / max(len(running), 1))
+                if proc.is_alive():
+                    continue
+                del running[slot]
+                results[index] = _read_result(Path(jobs[index].run_dir), [proc.exitcode])
+                if on_finish:
+                    on_finish(index, results[index])
+            if stopping and not running:
+                break
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        for proc, _ in running.values():
+            if proc.is_alive():
+                proc.kill()
+    return results

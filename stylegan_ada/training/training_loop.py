@@ -33,6 +33,7 @@ from stylegan_ada.training.seeding import derive_seed, seed_round
 from stylegan_ada.training.snapshots import Progress, load_networks_into, restore_rng_from, save_network, save_state
 from stylegan_ada.training.state import TrainingStateError
 from stylegan_ada.training.stats import StatCollector
+from stylegan_ada.training.tensorboard import TickWriter
 
 
 class TrainingError(RuntimeError):
@@ -66,7 +67,6 @@ def run(options: TrainingOptions, run_dir: str | Path, inputs: RunInputs, *, dev
 class Trainer:
     def __init__(self, options: TrainingOptions, run_dir: Path, inputs: RunInputs, device: torch.device,
                  ctx: DistContext, log: Callable[[str], None]):
-        options.validate()
         if device.type == "cuda" and device.index is None:  # torch.cuda.set_device needs an index
             device = torch.device("cuda", torch.cuda.current_device())
         self.opts, self.run_dir, self.inputs, self.device, self.ctx = options, run_dir, inputs, device, ctx
@@ -176,8 +176,10 @@ class Trainer:
                      "(raise --kimg to train longer)")
             return RunResult("already_done", pr.cur_nimg, self._newest_network(), self.resumed_from)
         self.grid = None
+        self.tb = None
         if self.ctx.is_main:
             self._prepare_outputs()
+            self.tb = TickWriter(self.run_dir, self.log, pr.cur_nimg // 1000 if self.resumed_from else None)
         self.log(f"Training to {o.total_kimg} kimg: {len(self.data)} images, batch {o.batch} "
                  f"({self.ctx.world_size} process(es) x {self.rounds} round(s) x {o.batch_gpu}), device {self.device}"
                  + (f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else ""))
@@ -205,6 +207,8 @@ class Trainer:
             raise self._write_error(exc, rd.snapshot_tag(pr.cur_nimg, None)) from exc
         finally:
             bar.close()
+            if self.tb is not None:
+                self.tb.close()
 
     def _stop_requested(self, stop: StopRequest) -> bool:
         if not self.ctx.enabled:
@@ -275,18 +279,21 @@ class Trainer:
             tick_seconds=tick_end - self.tick_start_time, maintenance=self.maintenance,
             total_seconds=pr.wall_seconds + tick_end - self.session_start, stats=summary,
             augment_p=float(self.augment_pipe.p) if self.augment_pipe is not None else 0.0,
-            rt=self.ada.r_t if self.ada is not None else None, device=self.device)
+            rt=self.ada.r_t if self.ada is not None else None, device=self.device,
+            total_nimg=int(round(o.total_kimg * 1000)))
         self.log(health.status_line(record))
         pr.cur_tick += 1
         pr.tick_start_nimg = pr.cur_nimg
         if self.ctx.is_main and (done or tick % o.image_snap == 0):
-            self.grid.save_fakes(self.G_ema, self.run_dir / f"fakes{pr.cur_nimg // 1000:06d}.png",
-                                 max(o.batch_gpu, 16),
-                                 force_fp32=self.device.type != "cuda")
+            fakes = self.run_dir / f"fakes{pr.cur_nimg // 1000:06d}.png"
+            self.grid.save_fakes(self.G_ema, fakes, max(o.batch_gpu, 16), force_fp32=self.device.type != "cuda")
+            self.tb.image(fakes, pr.cur_nimg // 1000)
         if done or tick % o.snap == 0:
             self._snapshot(record)
         elif self.ctx.is_main:
             health.append_record(self.run_dir / rd.STATS_NAME, record)
+        if self.tb is not None:
+            self.tb.tick(record)
         self.tick_start_time = time.time()
         self.maintenance = self.tick_start_time - tick_end
 
