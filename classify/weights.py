@@ -1,4 +1,4 @@
-"""ImageNet weights for the torchvision architectures, read only from the local torch cache.
+"""ImageNet weights for the torchvision architectures, read only from the local torch cache; the MusiCNN wheel.
 
 We never download behind the user's back: the weights must already sit where torchvision's weights API
 puts them (``$TORCH_HOME/hub/checkpoints/<file>``). When they are missing, one clear message says how to get
@@ -117,5 +117,71 @@ def load_strict(model: Any, state: dict[str, Any], what: str) -> None:
     model.load_state_dict(state, strict=True)
 
 
-__all__ = ["TORCHVISION_WEIGHTS", "WEIGHTS_TAG", "cache_path", "is_cached", "load_cached_state_dict",
+# ------------------------------------------------------------------ MusiCNN: the musicnn 0.1.0 wheel
+PIP_TIMEOUT_S = 600
+
+
+def _musicnn_hint() -> str:
+    from stylegan_ada.musicnn.weights import WHEEL_FILENAME, fetch_command
+
+    return (f"on a machine with internet run `{fetch_command(Path('DIR'))}`, then "
+            f"`classify weights fetch musicnn --from DIR/{WHEEL_FILENAME}`")
+
+
+def _install_wheel(src: Path, dest: Path) -> Path:
+    """Verify ``src`` is the musicnn wheel and copy it atomically to ``dest`` (unless it is ``dest``)."""
+    from stylegan_ada.fileio import atomic_copy_stream
+    from stylegan_ada.musicnn.weights import WeightsError, verify_wheel
+
+    try:
+        verify_wheel(src)
+    except WeightsError as exc:
+        raise UserError(str(exc)) from None
+    if dest.exists() and dest.resolve() == src.resolve():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with src.open("rb") as fh:
+        atomic_copy_stream(fh, dest)
+    return dest
+
+
+def fetch_musicnn(from_file: str | Path | None = None) -> tuple[Path, str]:
+    """Put the musicnn wheel into the cache; (path, how). From ``from_file``, else already cached, else
+    ``pip download`` (the package registry); offline: UserError with the commands to run elsewhere."""
+    import subprocess
+    import sys
+    import tempfile
+
+    from stylegan_ada.musicnn.weights import WHEEL_FILENAME, WHEEL_VERSION, WeightsError, verify_wheel
+    from stylegan_ada.pretrained import cache_dir
+
+    dest = cache_dir() / WHEEL_FILENAME
+    if from_file is not None:
+        src = Path(from_file)
+        if not src.is_file():
+            raise UserError(f"--from {src}: no such file; {_musicnn_hint()}")
+        return _install_wheel(src, dest), f"copied from {src}"
+    if dest.is_file():
+        try:
+            verify_wheel(dest)
+        except WeightsError as exc:
+            raise UserError(f"{exc} (cached file)") from None
+        return dest, "already cached"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".musicnn-download-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check",
+               "--quiet", f"musicnn=={WHEEL_VERSION}", "-d", tmp]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT_S, check=False)
+            failed = proc.returncode != 0 or not (Path(tmp) / WHEEL_FILENAME).is_file()
+            reason = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1][:200]
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            failed, reason = True, f"{type(exc).__name__}: {exc}"[:200]
+        if failed:
+            raise UserError(f"could not download the musicnn {WHEEL_VERSION} wheel from the package registry "
+                            f"({reason}); {_musicnn_hint()}")
+        return _install_wheel(Path(tmp) / WHEEL_FILENAME, dest), "downloaded with pip"
+
+
+__all__ = ["TORCHVISION_WEIGHTS", "WEIGHTS_TAG", "cache_path", "fetch_musicnn", "is_cached", "load_cached_state_dict",
            "load_strict", "missing_weights_message", "missing_weights_message_many", "weights_enum"]

@@ -1,4 +1,4 @@
-"""Mel-spectrogram settings (presets `thesis` and `clean`) and the audio → mel dB transform."""
+"""Mel-spectrogram settings (presets `thesis`, `clean` and `musicnn`) and the audio → mel dB transform."""
 from __future__ import annotations
 
 import dataclasses
@@ -14,9 +14,14 @@ from augment.errors import UserError
 
 # `thesis` reproduces the seed thesis exactly, including fmax 8000 above the 4 kHz Nyquist of 8 kHz audio
 # (27 of 128 mel bands stay empty); `clean` is the same with fmax = sr/2 (None means "Nyquist").
+# `musicnn` holds exactly MusiCNN's input bands (16 kHz, n_fft 512, hop 256, 96 mels, 3 patches of 187 frames) in
+# dB relative to a fixed power instead of the clip's peak, so an image maps back to the network input (see
+# stylegan_ada/musicnn/frontend.py): 100 dB below 1000 reaches 1e-7, where log10(1 + 10000·mel) is 0.0004.
 PRESETS: dict[str, dict[str, Any]] = {
     "thesis": {"fmax": 8000.0},
     "clean": {"fmax": None},
+    "musicnn": {"sr": 16000, "duration": 8.96, "n_fft": 512, "hop": 256, "n_mels": 96, "fmax": None,
+                "top_db": 100.0, "ref_power": 1000.0},
 }
 DEFAULT_PRESET = "clean"
 
@@ -36,6 +41,7 @@ class MelConfig:
     fmax: float | None = None   # None: sr / 2
     top_db: float = 80.0        # power_to_db(ref=max, top_db): dB values lie in [-top_db, 0]
     power: float = 2.0          # power spectrogram
+    ref_power: float | None = None  # dB reference: None = each clip's peak; a number = that fixed power
 
     @property
     def fmax_hz(self) -> float:
@@ -52,6 +58,8 @@ class MelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
+        if d["ref_power"] is None:      # absent = per-clip peak, so earlier workspaces keep their identity
+            del d["ref_power"]
         d["fmax_hz"] = self.fmax_hz
         d["shape"] = [self.n_mels, self.n_frames]
         d["empty_bands"] = empty_mel_bands(self)
@@ -88,6 +96,7 @@ def validate(cfg: MelConfig) -> None:
         (cfg.top_db > 0, "--top-db must be > 0"),
         (cfg.fmax is None or cfg.fmax > cfg.fmin, "--fmax must be above fmin (0 Hz)"),
         (cfg.n_samples >= cfg.hop, "--duration is shorter than one hop; use a longer --duration or smaller --hop"),
+        (cfg.ref_power is None or cfg.ref_power > 0, "the dB reference power must be > 0"),
     ]
     for ok, message in checks:
         if not ok:
@@ -126,12 +135,16 @@ def mel_db(y: np.ndarray, cfg: MelConfig) -> np.ndarray:
     """Mono audio (``cfg.n_samples`` at ``cfg.sr``) → mel power in dB, shape (n_mels, n_frames), in [-top_db, 0].
 
     Same numbers as ``librosa.power_to_db(librosa.feature.melspectrogram(...), ref=np.max)``; a silent clip maps to
-    -top_db everywhere (librosa would give 0 dB, i.e. a white image).
+    -top_db everywhere (librosa would give 0 dB, i.e. a white image). With ``cfg.ref_power`` the reference is that
+    fixed power (louder cells clip at 0 dB).
     """
     import librosa
 
     spec = np.abs(librosa.stft(y, n_fft=cfg.n_fft, hop_length=cfg.hop)) ** cfg.power
     mel = mel_basis(cfg) @ spec
+    if cfg.ref_power is not None:
+        db = librosa.power_to_db(mel, ref=cfg.ref_power, amin=1e-30, top_db=None)
+        return np.clip(np.nan_to_num(db, nan=-cfg.top_db), -cfg.top_db, 0.0).astype(np.float32)
     peak = float(mel.max()) if mel.size else 0.0
     if not math.isfinite(peak) or peak <= 1e-10:
         return np.full(mel.shape, -cfg.top_db, dtype=np.float32)
