@@ -42,5 +42,19 @@ def test_table_has_val_and_test_rows_with_mean_and_sd():
     assert [r["split"] for r in rows] == ["val", "test"]
     assert rows[0]["macro_f1"] == pytest.approx(0.6) and rows[0]["macro_f1_sd"] == pytest.approx(0.1)
     md = table_markdown(rows, "t")
-    assert "| real | small_cnn | whole | none | val | 0.60 ± 0.10 | 0.60 ± 0.10 | 0.60 ± 0.10 | 0.60 ± 0.10 | 3 |" in md
+    # 95 % t interval by hand: 0.6 ± t(0.975, 2) · 0.1 / √3 = 0.6 ± 4.302653 · 0.057735 = [0.3516, 0.8484]
+    assert rows[0]["macro_f1_ci95"] == pytest.approx([0.351586, 0.848414], abs=1e-6)
+    assert rows[0]["macro_f1_ci_method"] == "t"
+    assert ("| real | small_cnn | whole | none | val | 0.60 ± 0.10 | 0.60 ± 0.10 | 0.60 ± 0.10 | 0.60 ± 0.10 | "
+            "[0.35, 0.85] (t) | 3 |") in md
     assert "| test | 0.30 ± 0.05 |" in md
+
+
+def test_single_run_rows_carry_the_runs_bootstrap_interval_and_two_seeds_none():
+    one = {"run_id": "00000", "train": "real", "arch": "a", "seed": 0,
+           "test": {"accuracy": 0.5, "macro_precision": 0.5, "macro_recall": 0.5, "macro_f1": 0.5,
+                    "macro_f1_ci95": [0.41, 0.58]}}
+    rows = aggregate([one])
+    assert rows[0]["macro_f1_ci95"] == [0.41, 0.58] and rows[0]["macro_f1_ci_method"] == "bootstrap"
+    rows = aggregate([one, {**one, "seed": 1}])
+    assert rows[0]["macro_f1_ci95"] is None and "| - | 2 |" in table_markdown(rows, "t")
