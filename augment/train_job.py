@@ -170,8 +170,10 @@ def train_classes(ws: Workspace, args: tc.TrainArgs, given: dict[str, Any],
                     plan.run_dir = create_run_dir(plan.runs_root, plan.desc)
                 locks.enter_context(RunLock(plan.run_dir))
                 write_config(plan, list(sys.argv))
-            except (UserError, RunLockedError) as exc:
-                message = exc.format_message() if isinstance(exc, UserError) else str(exc)
+            except (UserError, RunLockedError, OSError) as exc:
+                message = exc.format_message() if isinstance(exc, UserError) else (
+                    f"cannot write its run directory ({exc.strerror}: {exc.filename})" if isinstance(exc, OSError)
+                    else str(exc))
                 click.echo(f"error: class {cls}: {message}", err=True)
                 if not values["dry_run"]:
                     record.update(cls, status="error", message=message)
