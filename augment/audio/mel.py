@@ -11,17 +11,18 @@ from typing import Any
 import numpy as np
 
 from augment.errors import UserError
+from stylegan_ada.musicnn import constants as _mc
 
 # `thesis` reproduces the seed thesis exactly, including fmax 8000 above the 4 kHz Nyquist of 8 kHz audio
 # (27 of 128 mel bands stay empty); `clean` is the same with fmax = sr/2 (None means "Nyquist").
 # `musicnn` holds exactly MusiCNN's input bands (16 kHz, n_fft 512, hop 256, 96 mels, 3 patches of 187 frames) in
 # dB relative to a fixed power instead of the clip's peak, so an image maps back to the network input (see
-# stylegan_ada/musicnn/frontend.py): 100 dB below 1000 reaches 1e-7, where log10(1 + 10000·mel) is 0.0004.
+# stylegan_ada/musicnn/frontend.py).
 PRESETS: dict[str, dict[str, Any]] = {
     "thesis": {"fmax": 8000.0},
     "clean": {"fmax": None},
-    "musicnn": {"sr": 16000, "duration": 8.96, "n_fft": 512, "hop": 256, "n_mels": 96, "fmax": None,
-                "top_db": 100.0, "ref_power": 1000.0},
+    "musicnn": {"sr": _mc.SR, "duration": _mc.IMAGE_SECONDS, "n_fft": _mc.N_FFT, "hop": _mc.HOP, "n_mels": _mc.N_MELS,
+                "fmax": None, "top_db": _mc.IMAGE_TOP_DB, "ref_power": _mc.IMAGE_REF_POWER},
 }
 DEFAULT_PRESET = "clean"
 

@@ -29,7 +29,7 @@ ARCH_MODELS = {"musicnn_mtt": "MTT_musicnn", "musicnn_msd": "MSD_musicnn", "vgg_
 def image_mapping() -> dict[str, float]:
     """top_db, ref_power and frame count of ``--preset musicnn`` images (what an image pixel means)."""
     cfg = resolve_mel("musicnn")
-    return {"top_db": float(cfg.top_db), "ref_power": float(cfg.ref_power), "mel_frames": int(cfg.n_frames)}
+    return {"top_db": float(cfg.top_db), "ref_power": float(cfg.ref_power or 0.0), "mel_frames": int(cfg.n_frames)}
 
 
 class PatchClassifier(nn.Module):

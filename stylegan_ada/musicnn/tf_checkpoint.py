@@ -211,9 +211,12 @@ def parse_index(index: bytes, source: str = "index") -> tuple[dict[str, int], li
     if len(data) < _FOOTER or struct.unpack("<Q", data[-8:])[0] != _MAGIC:
         raise CheckpointError(f"{source}: not a TensorFlow checkpoint index (no table magic number at the end)")
     footer = _Reader(data[-_FOOTER:-8], f"{source} footer")
-    footer.varint(), footer.varint()  # the metaindex handle: tensor bundles leave it empty
+    meta_off, meta_size = footer.varint(), footer.varint()
     index_off, index_size = footer.varint(), footer.varint()
+    if any(data[len(data) - _FOOTER + footer.pos:-8]):
+        raise CheckpointError(f"{source} footer: padding is not zero")
     limit = len(data) - _FOOTER
+    _block(data, meta_off, meta_size, f"{source} metaindex block", limit)  # unused by bundles, but checked
     index_entries = _block_entries(_block(data, index_off, index_size, f"{source} index block", limit),
                                    f"{source} index block")
     header: dict[str, int] | None = None
