@@ -7,6 +7,7 @@ COMMANDS = {
     "eval": "classify.commands:eval_cmd",
     "baseline": "classify.commands:baseline_cmd",
     "archs": "classify.commands:archs_cmd",
+    "compare": "classify.commands:compare_cmd",
     "weights": "classify.musicnn.commands:weights_cmd",
 }
 

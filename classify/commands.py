@@ -139,3 +139,32 @@ def baseline_cmd(workspace: str | None, models: str, audio_dir: str | None, sr: 
     r = metrics["models"][chosen]
     click.echo(f"baseline done: selected {chosen} by CV macro-F1 on train+val ({r['cv_macro_f1']:.3f}); its test "
                f"macro-F1 {r['test']['macro_f1']:.3f}; {ws.results_dir / metrics['run_id']}")
+
+
+@click.command("compare")
+@click.option("--runs-a", required=True,
+              help="Reference arm A: run ids / 5-digit numbers / folders, comma-separated (ID:model for one model of "
+                   "a baseline run), or a filter like arm=real,arch=small_cnn,mode=whole (newest run per seed).")
+@click.option("--runs-b", required=True, help="Arm B, same forms as --runs-a; paired with A by seed.")
+@click.option("--resamples", default=2000, type=click.IntRange(min=100),
+              help="Bootstrap resamples (and Monte-Carlo permutations when the test is not exact).")
+@click.option("--seed", default=0, type=click.IntRange(min=0), help="Seed of the bootstrap and permutations.")
+@click.option("--name", default=None, help="Output name under results/compare/ [default: compare-A-vs-B numbers].")
+@workspace_option
+def compare_cmd(workspace: str | None, runs_a: str, runs_b: str, resamples: int, seed: int, name: str | None) -> None:
+    """Paired difference in test macro-F1 of arm B minus arm A, with a 95 % bootstrap interval and a p-value."""
+    import re
+
+    from augment.workspace import Workspace
+    from classify.compare import compare_runs, default_name, load_run, select, summary_line, write_outputs
+
+    ws = Workspace.load(workspace)
+    a = [load_run(d, model) for d, model in select(ws, runs_a)]
+    b = [load_run(d, model) for d, model in select(ws, runs_b)]
+    if name is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+~-]*", name):
+        raise UserError(f"--name must be a plain file name (letters, digits, . _ + ~ -), got {name!r}")
+    result = compare_runs(a, b, n_resamples=resamples, seed=seed)
+    paths = write_outputs(ws, result, name or default_name(a, b))
+    click.echo(summary_line(result))
+    click.echo(f"table: {paths['md']}; plot: {paths['png']}")
+    click.echo(str(paths["json"]))

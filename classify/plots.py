@@ -79,3 +79,31 @@ def plot_learning_curves(history: Sequence[dict[str, float]], lr_range: dict[str
         axes[2].legend(fontsize=8)
     fig.suptitle(title)
     _save(fig, path)
+
+
+def plot_compare(result: dict[str, Any], path: Path) -> None:
+    """Per-arm macro-F1 of each seed (with its bootstrap interval over test clips), the arm mean with its t interval,
+    and the paired difference in the title."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5.2, 4.0))
+    for x, key in ((0, "a"), (1, "b")):
+        side = result[key]
+        n = len(side["macro_f1"])
+        offsets = np.linspace(-0.12, 0.12, n) if n > 1 else np.zeros(1)
+        for dx, f1, ci in zip(offsets, side["macro_f1"], side["per_run_bootstrap_ci95"]):
+            ax.errorbar(x + dx, f1, yerr=[[f1 - ci[0]], [ci[1] - f1]], fmt="o", color="tab:blue" if key == "a"
+                        else "tab:orange", alpha=0.7, capsize=3)
+        if side["ci95"]:
+            lo, hi = side["ci95"]
+            ax.errorbar(x + 0.25, side["mean"], yerr=[[side["mean"] - lo], [hi - side["mean"]]], fmt="s",
+                        color="black", capsize=4, label="mean, 95 % t interval" if key == "a" else None)
+        else:
+            ax.plot(x + 0.25, side["mean"], "s", color="black")
+    ax.set_xticks([0, 1], [f"A: {result['a']['arm']}", f"B: {result['b']['arm']}"])
+    ax.set_ylabel("test macro-F1 (points: seeds, bars: bootstrap 95 %)")
+    ax.set_xlim(-0.5, 1.6)
+    lo, hi = result["ci95"]
+    ax.set_title(f"B − A = {result['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}], p = {result['p_value']:.3g}", fontsize=10)
+    if result["a"]["ci95"] or result["b"]["ci95"]:
+        ax.legend(fontsize=8)
+    _save(fig, path)
