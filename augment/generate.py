@@ -24,13 +24,16 @@ import numpy as np
 
 from augment.audio.image_mapping import gray_to_rgb_png
 from augment.errors import UserError
+from augment.dir_swap import fault_point
 from augment.io_utils import atomic_dir, atomic_write_json, atomic_write_text, check_writable_dir, sha256_bytes
+from augment.output_guard import archive_path
 from augment.provenance import code_version, now_iso, run_record
 from augment.render import RESAMPLING, synthesize
 from augment.synthetic import (MANIFEST_NAME, RECORD_FORMAT, RECORD_NAME, FakeRow, check_reusable, format_seeds,
                                grid_name, image_name, manifest_text, read_manifest, workspace_identity)
 from augment.trained_models import LoadedModel, ModelChoice, label_index, load_model, served_classes
 from augment.workspace import Workspace
+from augment.workspace_lock import workspace_lock
 
 NOISE_MODES = ("const", "random", "none")
 SEED_STRIDE = 100_000          # class k gets seeds k*SEED_STRIDE ... by default, so classes never share a z
@@ -265,8 +268,6 @@ def _link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
 def generate(ws: Workspace, choices: Sequence[ModelChoice], opts: GenerateOptions, *,
              progress: bool = True, command: list[str] | None = None) -> GenerateSummary:
     """Generate every class of ``choices`` into the synthetic folder, atomically, and record how."""
-    from tqdm import tqdm
-
     opts.check()
     if str(opts.device) == "cpu":
         from stylegan_ada.ops.cpu_memory import retain_freed_memory
@@ -274,7 +275,17 @@ def generate(ws: Workspace, choices: Sequence[ModelChoice], opts: GenerateOption
         retain_freed_memory()  # no page faults on every batch's activations: ~40% faster on CPU (docs/benchmarks.md)
     out = Path(opts.out) if opts.out is not None else ws.synthetic_dir
     check_writable_dir(out.parent)
-    record = check_reusable(out, ws, force=opts.force)
+    with workspace_lock(ws.root, "augment generate"):
+        return _generate(ws, choices, opts, out, progress=progress, command=command)
+
+
+def _generate(ws: Workspace, choices: Sequence[ModelChoice], opts: GenerateOptions, out: Path, *,
+              progress: bool, command: list[str] | None) -> GenerateSummary:
+    from tqdm import tqdm
+
+    plan_out = check_reusable(out, ws, force=opts.force)
+    record = plan_out.record
+    archive_to = archive_path(ws.root, out.name) if plan_out.archive else None
     if opts.audio_n and ws.config.get("mel") is None:
         raise UserError("--audio needs a workspace of mel spectrograms (made from audio); this one holds plain images")
 
@@ -292,7 +303,7 @@ def generate(ws: Workspace, choices: Sequence[ModelChoice], opts: GenerateOption
     total = sum(len(class_seeds(ws, c, opts)) for c in classes)
 
     results: list[ClassResult] = []
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, archive_to=archive_to) as tmp:
         bar = tqdm(total=total, desc="generate", unit="img", file=sys.stderr, disable=not progress, leave=False)
         writer = ImageWriter(opts.workers, on_done=bar.update)
         try:
@@ -317,6 +328,9 @@ def generate(ws: Workspace, choices: Sequence[ModelChoice], opts: GenerateOption
         entries = {c: entries[c] for c in ws.classes if c in entries}
         seconds = time.perf_counter() - t0
         _write_record(tmp, ws, opts, entries, results, command)
+        fault_point("generate", 1)
+    if archive_to is not None:
+        click.echo(f"moved the replaced {out} to {archive_to}", err=True)
     return GenerateSummary(out, total, [r.cls for r in results], seconds, entries, audio_files, audio_seconds)
 
 

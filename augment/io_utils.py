@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from stylegan_ada.fileio import DIR_MODE, atomic_file, fsync_dir, sha256_bytes, sha256_file
+from stylegan_ada.fileio import DIR_MODE, atomic_file, sha256_bytes, sha256_file
 
 from augment.errors import UserError
 
@@ -71,40 +71,48 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"not JSON serializable: {type(o).__name__}")
 
 
-def read_json(path: str | os.PathLike) -> Any:
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+def read_json(path: str | os.PathLike, *, max_bytes: int | None = None) -> Any:
+    """Parse a JSON file. ValueError (never RecursionError) for invalid, absurdly nested or, with ``max_bytes``,
+    oversized content; OSError when it cannot be read."""
+    with open(path, "rb") as f:
+        data = f.read() if max_bytes is None else f.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ValueError(f"larger than {max_bytes} bytes")
+    try:
+        return json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 @contextlib.contextmanager
-def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
-    """Build a directory under a temp name beside ``final``; rename into place when the block succeeds.
+def atomic_dir(final: str | os.PathLike, *, archive_to: str | os.PathLike | None = None) -> Iterator[Path]:
+    """Build a directory under a temp name beside ``final``; put it in place when the block succeeds.
 
-    If ``final`` exists it is replaced only after the new content is complete.
+    If ``final`` exists it is replaced only after the new content is complete, in one atomic switch
+    (:mod:`augment.dir_swap`); the old content is deleted, or moved to ``archive_to``. On error or Ctrl-C the temp
+    folder is removed and ``final`` is left as it was; leftovers of a killed earlier writer are cleaned first.
     """
+    from augment.dir_swap import partial_prefix, recover_stale, swap_in
+
     final = Path(final)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+        recover_stale(final)
+        tmp = Path(tempfile.mkdtemp(prefix=partial_prefix(final), suffix=".partial", dir=final.parent))
         os.chmod(tmp, DIR_MODE)
     except OSError as exc:
         raise _explain_os_error(exc, final) from exc
     try:
         yield tmp
-        old = None
-        if final.exists():
-            old = final.with_name(f".{final.name}.old-{os.getpid()}")
-            os.replace(final, old)
-        os.replace(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        fsync_dir(final.parent)
-    except OSError as exc:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise _explain_os_error(exc, final) from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise _explain_os_error(exc, final) from exc
         raise
+    try:
+        swap_in(tmp, final, archive_to=Path(archive_to) if archive_to is not None else None)
+    except OSError as exc:  # swap_in cleaned up (or left a journal for the next run): nothing is lost
+        raise _explain_os_error(exc, final) from exc
 
 
 def check_writable_dir(path: str | os.PathLike) -> Path:

@@ -27,9 +27,11 @@ import numpy as np
 
 from augment.errors import UserError
 from augment.io_utils import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
+from augment.output_guard import check_location, files_only, source_dirs
 from augment.provenance import run_record
-from augment.synthetic import NOVELTY_DIR, FakeRow, read_manifest
+from augment.synthetic import NOVELTY_DIR, NOVELTY_FILES, FakeRow, read_manifest
 from augment.workspace import Workspace
+from augment.workspace_lock import workspace_lock
 
 DEFAULT_THRESHOLD = 0.5
 REAL_SPLITS = ("train", "val")         # what the GAN may have seen; the test split is never read
@@ -192,14 +194,24 @@ def _get_extractor(name: str, device: str) -> tuple[Any | None, str]:
 def check_novelty(ws: Workspace, folder: str | Path, opts: NoveltyOptions, *, progress: bool = True,
                   command: list[str] | None = None) -> NoveltyReport:
     """Measure every fake of ``folder`` against the real train/val images and write ``folder/_novelty/``."""
-    from tqdm import tqdm
-
     from augment.generate import resolve_device
 
     opts.check()
     device = resolve_device(opts.device)
-    folder = Path(folder)
+    folder = check_location(folder, root=ws.root, sources=source_dirs(ws.config), option="--synthetic")
+    with workspace_lock(ws.root, "augment check-novelty"):
+        return _check_novelty(ws, folder, opts, device, progress=progress, command=command)
+
+
+def _check_novelty(ws: Workspace, folder: Path, opts: NoveltyOptions, device: str, *, progress: bool,
+                   command: list[str] | None) -> NoveltyReport:
+    from tqdm import tqdm
+
     rows = read_manifest(folder)
+    out = folder / NOVELTY_DIR
+    if out.exists() and not files_only(out, NOVELTY_FILES):
+        raise UserError(f"{out} holds files `augment check-novelty` did not write; it is never replaced: move it "
+                        "away, then run the check again")
     present = [c for c in ws.classes if any(r.cls == c for r in rows)]
     classes = [ws.check_class(c) for c in opts.classes] if opts.classes else present
     missing = [c for c in classes if c not in present]
@@ -222,7 +234,7 @@ def check_novelty(ws: Workspace, folder: str | Path, opts: NoveltyOptions, *, pr
                            closest_pairs(fake_gray, real_gray, measures["pixel"], opts.k))
         results.append(res)
         _warn_class(res, opts.threshold)
-    report = NoveltyReport(folder / NOVELTY_DIR, results, opts.threshold, extractor_name, time.perf_counter() - t0)
+    report = NoveltyReport(out, results, opts.threshold, extractor_name, time.perf_counter() - t0)
     with atomic_dir(report.out) as tmp:
         write_report(tmp, ws, report, opts, command)
     return report

@@ -5,31 +5,41 @@ Order of work (nothing in the workspace changes until the new dataset is complet
 2. hash + probe every source in parallel; unusable files are skipped with a warning naming them, duplicates of
    another source's bytes are skipped too (so the same audio can never sit in two splits);
 3. assign splits on the usable clips (fatal if a class has too few);
-4. convert in parallel into a temp folder, then rename it to ``data/`` and write splits.csv + augment.json.
+4. convert in parallel into a staging folder, write splits.csv + augment.json there, then switch the complete new
+   state into place through a journal (augment/workspace_journal.py): a kill at any instant leaves a workspace that
+   the next command completes; Ctrl-C before the switch leaves it as it was. One prepare/generate at a time holds
+   the workspace lock.
 """
 from __future__ import annotations
 
-import datetime as _dt
+import contextlib
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import click
+
+from stylegan_ada.training.control import RunLock, RunLockedError
 
 from augment.audio.mel import MelConfig, empty_band_warning
 from augment.datasets.base import DatasetSpec, Source
 from augment.datasets.splits import assign_splits
+from augment.dir_swap import fault_point
 from augment.errors import UserError
-from augment.io_utils import atomic_dir, check_writable_dir, read_json
+from augment.io_utils import check_writable_dir, read_json
+from augment.output_guard import archive_path
 from augment.prepare_worker import Converted, WorkerPool, WorkerSettings, convert_file, scan_file
 from augment.provenance import run_record
 from augment.workspace import CONFIG_NAME, SPLITS, SplitRow, Workspace, parse_manifest, resolve_root, \
     write_workspace
+from augment.workspace_journal import commit, complete_switch, new_staging, pending, plan_switch
+from augment.workspace_lock import workspace_lock
 
 MAX_WARNING_LINES = 20
 DERIVED_DIRS = ("runs", "synthetic", "results")  # what later commands built from the previous dataset
@@ -125,19 +135,6 @@ def _describe(cfg: dict[str, Any]) -> str:
     return f"{ds.get('name', '?')}" + (f" ({', '.join(f'{k} {v}' for k, v in extra.items())})" if extra else "")
 
 
-def _archive_derived(root: Path, old: dict[str, Any]) -> Path | None:
-    """Move runs/synthetic/results built from the replaced dataset out of the way (never delete training runs)."""
-    present = [d for d in DERIVED_DIRS if (root / d).exists()]
-    if not present:
-        return None
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    dest = root / "archive" / f"{stamp}-{(old.get('dataset') or {}).get('name', 'previous')}"
-    dest.mkdir(parents=True, exist_ok=True)
-    for d in present:
-        os.replace(root / d, dest / d)
-    return dest
-
-
 def _image_stems(sources: list[Source]) -> dict[Source, str]:
     """File stem per source, unique within its class (falls back to the flattened source path on a clash)."""
     seen = Counter((s.cls, Path(s.name).stem) for s in sources)
@@ -197,6 +194,13 @@ def prepare_dataset(spec: DatasetSpec, *, workspace: str | os.PathLike | None, m
     """Build the workspace for ``spec``; see the module docstring for the order of work."""
     t0 = time.time()
     root = check_writable_dir(resolve_root(workspace))
+    with workspace_lock(root, "augment prepare"):
+        complete_switch(root)
+        return _prepare_locked(spec, root, mel=mel, resolution=resolution, jobs=jobs, force=force, t0=t0)
+
+
+def _prepare_locked(spec: DatasetSpec, root: Path, *, mel: MelConfig | None, resolution: int, jobs: int,
+                    force: bool, t0: float) -> PrepareReport:
     mel_dict = mel.to_dict() if mel is not None else None
     image = image_info(mel, resolution)
     ident = identity_sha256(spec, mel_dict, image)
@@ -204,48 +208,77 @@ def prepare_dataset(spec: DatasetSpec, *, workspace: str | os.PathLike | None, m
     same_dataset = old is not None and (old.get("prepare") or {}).get("identity_sha256") == ident
     if old is not None and not same_dataset and not force:
         raise UserError(f"workspace {root} already holds a different dataset ({_describe(old)}); use another "
-                        "--workspace, or --force to replace it (its runs/synthetic/results are moved to archive/)")
+                        "--workspace, or --force to replace it (it and its runs/synthetic/results are moved to "
+                        "archive/)")
     if mel is not None and (msg := empty_band_warning(mel)):
         click.echo(f"warning: {msg}", err=True)
     _warn_files(spec.notes)
 
-    settings = WorkerSettings(kind=spec.kind, mel=mel, resolution=resolution)
-    with WorkerPool(settings, jobs) as pool:
-        usable, skipped = _usable_sources(spec, pool)
-        _warn_files(skipped)
-        by_class: dict[str, list[Source]] = {c: [] for c in spec.classes}
-        for s in usable:
-            by_class[s.cls].append(s)
-        assigned = assign_splits(by_class, spec.plan)
-        work = [(s, split) for c in spec.classes for s, split in assigned[c]]
-        with atomic_dir(root / "data") as tmp:
-            rows, converted, failed = _convert(pool, work, usable, tmp)
-            _warn_files(failed)
-            skipped += failed
-            _check_every_class_usable(spec.classes, rows)
-            splits_changed = same_dataset and _old_rows(root, old) != {_row_key(r) for r in rows}
-            if splits_changed and not force:
-                raise UserError(f"re-preparing {root} would change its splits (the source files changed); "
-                                "runs trained on the old splits would leak test data — use a new --workspace, "
-                                "or --force to replace it")
-            replacing = old is not None and (not same_dataset or splits_changed)
-            archived = _archive_derived(root, old) if replacing else None
+    staging = new_staging(root)
+    try:
+        settings = WorkerSettings(kind=spec.kind, mel=mel, resolution=resolution)
+        with WorkerPool(settings, jobs) as pool:
+            usable, skipped = _usable_sources(spec, pool)
+            _warn_files(skipped)
+            by_class: dict[str, list[Source]] = {c: [] for c in spec.classes}
+            for s in usable:
+                by_class[s.cls].append(s)
+            assigned = assign_splits(by_class, spec.plan)
+            work = [(s, split) for c in spec.classes for s, split in assigned[c]]
+            rows, converted, failed = _convert(pool, work, usable, staging / "data")
+        _warn_files(failed)
+        skipped += failed
+        _check_every_class_usable(spec.classes, rows)
+        splits_changed = same_dataset and _old_rows(root, old) != {_row_key(r) for r in rows}
+        if splits_changed and not force:
+            raise UserError(f"re-preparing {root} would change its splits (the source files changed); "
+                            "runs trained on the old splits would leak test data — use a new --workspace, "
+                            "or --force to replace it")
+        # a different dataset, changed splits or a foreign data/ folder: the old state is archived, never deleted
+        replacing = (not same_dataset or splits_changed) if old is not None else (root / "data").exists()
+        seconds = time.time() - t0
+        padded = sorted(row.source for row, res in zip(rows, converted) if res.padded)
+        extra = _prepare_record(spec, ident, resolution, jobs, force, seconds, padded, skipped, converted)
+        ws = write_workspace(staging, dataset=spec.name, options=spec.options, kind=spec.kind, classes=spec.classes,
+                             image=image, mel=mel_dict, rows=rows, extra=extra)
+        fault_point("prepare", 1)  # test hook: the new state is complete, the switch has not begun
+        archived = archive_path(root, str(((old or {}).get("dataset") or {}).get("name", "previous"))) \
+            if replacing else None
+        with _hold_runs(root) if archived is not None else contextlib.nullcontext():
+            commit(root, plan_switch(root, staging, archive_to=archived, derived=DERIVED_DIRS))
+    except BaseException:
+        if not pending(root):
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return PrepareReport(Workspace(root, ws.config), seconds, padded=padded, skipped=skipped, archived=archived)
 
-    seconds = time.time() - t0
-    padded = sorted(row.source for row, res in zip(rows, converted) if res.padded)
-    # the standard run record (code version, command, seeds, environment) plus what this preparation found
+
+def _prepare_record(spec: DatasetSpec, ident: str, resolution: int, jobs: int, force: bool, seconds: float,
+                    padded: list[str], skipped: list[tuple[str, str]], converted: list[Converted]) -> dict[str, Any]:
+    """augment.json ``prepare``: the standard run record (code version, command, seeds, environment) plus what this
+    preparation found."""
     record = run_record({"dataset": spec.kind, "name": spec.name, "resolution": resolution, "jobs": jobs,
                          "force": force},
                         seeds={"test": spec.plan.test_seed, "pool": spec.plan.pool_seed, "val": spec.plan.val_seed},
                         data_hashes={"identity_sha256": ident})
-    extra = {"prepare": {
+    return {"prepare": {
         **record, "identity_sha256": ident, "jobs": jobs, "seconds": round(seconds, 2),
         "padded": padded, "skipped": [{"source": n, "reason": r} for n, r in skipped],
         "downmixed": sum(r.downmixed for r in converted), "resampled": sum(r.resampled for r in converted),
     }}
-    ws = write_workspace(root, dataset=spec.name, options=spec.options, kind=spec.kind, classes=spec.classes,
-                         image=image, mel=mel_dict, rows=rows, extra=extra)
-    return PrepareReport(ws, seconds, padded=padded, skipped=skipped, archived=archived)
+
+
+@contextlib.contextmanager
+def _hold_runs(root: Path) -> Iterator[None]:
+    """Hold the lock of every training run under runs/ while they are moved (refuse if one is training now)."""
+    with contextlib.ExitStack() as stack:
+        for run_dir in sorted(p for p in (root / "runs").glob("*/*") if p.is_dir() and not p.is_symlink()):
+            try:
+                stack.enter_context(RunLock(run_dir))
+            except RunLockedError:
+                raise UserError(f"{run_dir} is being trained right now; stop that `augment train` before replacing "
+                                "the dataset (its runs would be moved to archive/)") from None
+        yield
 
 
 def _check_every_class_usable(classes: list[str], rows: list[SplitRow]) -> None:

@@ -16,12 +16,14 @@ import csv
 import io
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from augment.errors import UserError
 from augment.io_utils import read_json, sha256_bytes
+from augment.output_guard import OwnFolder, check_location, files_only, refuse_foreign, source_dirs
 from augment.workspace import Workspace
 
 MANIFEST_NAME = "manifest.csv"
@@ -29,6 +31,8 @@ RECORD_NAME = "generate.json"
 NOVELTY_DIR = "_novelty"     # leading "_": classify skips it when listing class folders
 MANIFEST_FIELDS = ("file", "class", "seed", "snapshot", "truncation", "sha256")
 RECORD_FORMAT = "augment-synthetic-v1"
+RECORD_MAX_BYTES = 64 << 20   # a generate.json is a few KB; bound what a planted file can cost
+NOVELTY_FILES = r"novelty\.json|novelty\.csv|novelty-hist\.png|closest-.+\.png"   # what check-novelty writes
 
 
 @dataclass(frozen=True)
@@ -102,39 +106,65 @@ def read_record(folder: str | os.PathLike) -> dict[str, Any] | None:
     """``generate.json`` of a synthetic folder, or None when there is none (or it is unreadable)."""
     path = Path(folder) / RECORD_NAME
     try:
-        rec = read_json(path)
+        rec = read_json(path, max_bytes=RECORD_MAX_BYTES)
     except (OSError, ValueError):
         return None
     return rec if isinstance(rec, dict) and rec.get("format") == RECORD_FORMAT else None
 
 
-def check_reusable(folder: Path, ws: Workspace, *, force: bool) -> dict[str, Any] | None:
-    """Decide whether ``folder`` may be updated in place.
+def _own_entry(entry: Path) -> bool:
+    if entry.name == MANIFEST_NAME or re.fullmatch(r"grid-.+\.png", entry.name):
+        return entry.is_file() and not entry.is_symlink()
+    if entry.name == NOVELTY_DIR:
+        return files_only(entry, NOVELTY_FILES)
+    return files_only(entry, r"seed\d{6,}\.(png|wav)")   # a class folder
 
-    Returns the existing record when the folder was made by ``augment generate`` from this same workspace config
-    (its other classes are then kept), None when the folder is absent/empty or ``force`` is set (it is replaced).
-    Refuses (UserError) a folder of foreign content or one made from a different workspace config.
+
+# what `augment generate` writes: --force replaces nothing else (augment/output_guard.py)
+GENERATED = OwnFolder("augment generate", RECORD_NAME,
+                      record_ok=lambda f: read_record(f) is not None and (f / MANIFEST_NAME).is_file(),
+                      entry_ok=_own_entry)
+
+
+@dataclass(frozen=True)
+class OutputPlan:
+    """What `augment generate` does with its output folder."""
+
+    record: dict[str, Any] | None      # the folder's record when its other classes are kept (same config)
+    archive: bool                      # the existing folder is replaced (--force) and moved to archive/
+
+
+def check_reusable(folder: Path, ws: Workspace, *, force: bool, option: str = "--out") -> OutputPlan:
+    """Decide what happens to an existing output ``folder``.
+
+    Made by `augment generate` from this same workspace config: updated (its other classes kept). Made by it from
+    another config: refused, or with ``force`` replaced (the old folder goes to archive/). Anything else — a folder
+    generate did not make, a workspace, data/, runs/, the source audio — is refused even with ``force``.
     """
-    if not folder.exists():
-        return None
-    if not folder.is_dir():
-        raise UserError(f"output {folder} exists and is not a directory; choose another --out")
-    if not any(folder.iterdir()):
-        return None
-    if force:
-        return None
+    check_location(folder, root=ws.root, sources=source_dirs(ws.config), option=option)
+    if not folder.exists() or not any(folder.iterdir()):
+        return OutputPlan(None, False)
+    refuse_foreign(folder, GENERATED, option=option)
     rec = read_record(folder)
-    if rec is None:
-        raise UserError(f"{folder} exists but was not written by `augment generate` (no valid {RECORD_NAME}); "
-                        "pass --force to replace it, or choose another --out")
+    assert rec is not None
     theirs = (rec.get("workspace") or {}).get("fingerprint")
-    ours = workspace_identity(ws)["fingerprint"]
-    if theirs != ours:
+    if theirs == workspace_identity(ws)["fingerprint"]:
+        return OutputPlan(None, True) if force else OutputPlan(rec, False)
+    if not force:
         raise UserError(f"{folder} holds fakes made for a different workspace config (dataset, classes, image format "
-                        "or splits changed); pass --force to replace them")
-    if not (folder / MANIFEST_NAME).is_file():
-        raise UserError(f"{folder} is incomplete (no {MANIFEST_NAME}); pass --force to replace it")
-    return rec
+                        f"or splits changed); pass --force to replace them (the old folder is moved to "
+                        f"{ws.root / 'archive'}/), or choose another {option}")
+    return OutputPlan(None, True)
+
+
+def fill_command(ws: Workspace, cls: str, n: int = 1000) -> str:
+    """What to run so that ``cls`` has fakes: generate it, or — without a trained model — train it first."""
+    from augment.trained_models import train_command
+
+    gen = f"augment generate --workspace {ws.root} --class {cls} --n {n}"
+    if any(ws.runs_dir(cls).glob("*/network-snapshot-*")):
+        return f"run `{gen}`"
+    return f"class {cls} has no trained GAN yet: run `{train_command(ws, cls)}`, then `{gen}`"
 
 
 def format_seeds(seeds: Sequence[int]) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Iterable, Sequence
 
 from augment.errors import UserError
 from augment.io_utils import read_json, sha256_bytes, sha256_file
+from augment.workspace_schema import check_data, validate_config
 
 CONFIG_NAME = "augment.json"
 MANIFEST_NAME = "splits.csv"
@@ -24,6 +25,7 @@ SPLITS = ("train", "val", "test")
 MANIFEST_FIELDS = ("image", "class", "split", "source", "source_sha256", "image_sha256")
 ENV_VAR = "AUGMENT_WORKSPACE"
 CONDITIONAL_RUNS = "_conditional"
+CONFIG_MAX_BYTES = 64 << 20   # a real augment.json is a few hundred KB at most (the skipped-file list)
 
 
 @dataclass(frozen=True)
@@ -77,15 +79,12 @@ class Workspace:
         cfg_path = root / CONFIG_NAME
         if not root.is_dir():
             raise UserError(f"workspace {root} does not exist; run `augment prepare --workspace {root} ...` first")
+        finish_interrupted_prepare(root)
         if not cfg_path.is_file():
             raise UserError(f"no {CONFIG_NAME} in {root}; run `augment prepare` there first, "
                             f"or pass --workspace DIR / set {ENV_VAR}")
-        try:
-            config = read_json(cfg_path)
-        except (OSError, ValueError) as exc:
-            raise UserError(f"{cfg_path} is unreadable or not valid JSON ({exc}); re-run `augment prepare --force`") from exc
-        if not isinstance(config, dict) or config.get("format_version") != FORMAT_VERSION:
-            raise UserError(f"{cfg_path} has an unsupported format; re-run `augment prepare --force`")
+        config = read_config(cfg_path)
+        check_data(root, config)
         return cls(root, config)
 
     # -------------------------------------------------------------- properties
@@ -182,6 +181,28 @@ class Workspace:
                                 "remove it — the test split is never used for training")
             n += 1
         return n
+
+
+def read_config(cfg_path: Path) -> dict[str, Any]:
+    """``augment.json``, parsed (bounded size and nesting) and validated field by field; one-line UserErrors."""
+    try:
+        config = read_json(cfg_path, max_bytes=CONFIG_MAX_BYTES)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{cfg_path} is unreadable or not valid JSON ({exc}); re-run `augment prepare --force`") from exc
+    if not isinstance(config, dict) or config.get("format_version") != FORMAT_VERSION:
+        raise UserError(f"{cfg_path} has an unsupported format; re-run `augment prepare --force`")
+    validate_config(config, cfg_path)
+    return config
+
+
+def finish_interrupted_prepare(root: Path) -> None:
+    """Complete the switch of a killed `augment prepare` (augment/workspace_journal.py) before anything reads."""
+    from augment.workspace_journal import complete_switch, pending
+    from augment.workspace_lock import workspace_lock
+
+    if pending(root):
+        with workspace_lock(root, "augment prepare"):
+            complete_switch(root)
 
 
 def write_workspace(root: str | os.PathLike, *, dataset: str, options: dict[str, Any], kind: str,

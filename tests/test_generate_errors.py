@@ -53,19 +53,27 @@ def test_output_not_writable(ws, tmp_path):
     assert_user_error(generate(ws, "--n", "1", "--out", str(blocker / "synthetic")), "not writable")
 
 
-def test_refuses_foreign_or_mismatched_synthetic_folder_unless_forced(ws):
+def test_refuses_foreign_folder_even_forced_and_archives_a_mismatched_one(ws):
     ws.synthetic_dir.mkdir()
     (ws.synthetic_dir / "notes.txt").write_text("mine")
-    assert_user_error(generate(ws, "--n", "1"), "not written by `augment generate`", "--force")
-    assert (ws.synthetic_dir / "notes.txt").read_text() == "mine"
-    assert generate(ws, "--n", "1", "--force").exit_code == 0
-    assert not (ws.synthetic_dir / "notes.txt").exists()
+    for extra in ([], ["--force"]):  # not made by generate: never replaced, and the message does not invite --force
+        r = generate(ws, "--n", "1", *extra)
+        assert_user_error(r, "not made by `augment generate`", "never replaced, even with --force")
+        assert (ws.synthetic_dir / "notes.txt").read_text() == "mine"
+    (ws.synthetic_dir / "notes.txt").unlink()
+    assert generate(ws, "--n", "1").exit_code == 0
     record = ws.synthetic_dir / "generate.json"
     rec = json.loads(record.read_text())
     rec["workspace"]["fingerprint"] = "0" * 64  # as if made for another dataset / split / image format
     record.write_text(json.dumps(rec))
-    before = sorted(p.name for p in ws.synthetic_dir.rglob("*"))
-    assert_user_error(generate(ws, "--n", "2", "--classes", "a"), "different workspace config", "--force")
-    assert sorted(p.name for p in ws.synthetic_dir.rglob("*")) == before
-    assert generate(ws, "--n", "2", "--classes", "a", "--force").exit_code == 0
+    before = sorted(p.relative_to(ws.synthetic_dir) for p in ws.synthetic_dir.rglob("*"))
+    assert_user_error(generate(ws, "--n", "2", "--classes", "a"), "different workspace config", "--force",
+                      "moved to")
+    assert sorted(p.relative_to(ws.synthetic_dir) for p in ws.synthetic_dir.rglob("*")) == before
+    r = generate(ws, "--n", "2", "--classes", "a", "--force")
+    assert r.exit_code == 0, r.output
     assert sorted(p.name for p in (ws.synthetic_dir).iterdir() if p.is_dir()) == ["a"]
+    (archived,) = (ws.root / "archive").iterdir()  # the replaced folder, whole, with the edited record
+    assert archived.name.endswith("-synthetic")
+    assert sorted(p.relative_to(archived) for p in archived.rglob("*")) == before
+    assert json.loads((archived / "generate.json").read_text())["workspace"]["fingerprint"] == "0" * 64

@@ -29,6 +29,28 @@ def wav_names(images: list[Path]) -> list[str]:
     return [f"{p.parent.name}-{p.stem}.wav" if stems.count(p.stem) > 1 else f"{p.stem}.wav" for p in images]
 
 
+LISTEN_RECORD = "listen.json"     # which WAVs of the folder `augment listen` wrote (only those are overwritten)
+LISTEN_FORMAT = "augment-listen-v1"
+
+
+def own_wavs(folder: Path, names: list[str]) -> dict[str, str]:
+    """The WAVs ``augment listen`` wrote into ``folder`` (name -> sha256); refuses to overwrite any other file."""
+    from augment.io_utils import read_json, sha256_file
+
+    try:
+        rec = read_json(folder / LISTEN_RECORD, max_bytes=16 << 20)
+        files = rec["files"] if isinstance(rec, dict) and rec.get("format") == LISTEN_FORMAT else {}
+    except (OSError, ValueError, KeyError):
+        files = {}
+    files = {str(k): str(v) for k, v in files.items()} if isinstance(files, dict) else {}
+    for name in names:
+        target = folder / name
+        if target.exists() and (not target.is_file() or files.get(name) != sha256_file(target)):
+            raise UserError(f"{target} exists and was not written by `augment listen`; it is never overwritten: "
+                            "choose another --out, or move that file away")
+    return files
+
+
 @click.command(context_settings={"show_default": True})
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--out", "-o", type=click.Path(file_okay=False), default="listen",
@@ -50,7 +72,8 @@ def listen(images: tuple[str, ...], out: str, n_iter: int, inversion: str, works
     from tqdm import tqdm
 
     from augment.audio.inverse import image_to_wav
-    from augment.io_utils import check_writable_dir
+    from augment.io_utils import atomic_write_json, check_writable_dir, sha256_file
+    from augment.output_guard import check_location, source_dirs
 
     paths = [Path(p) for p in images]
     missing = [str(p) for p in paths if not p.is_file()]
@@ -60,14 +83,18 @@ def listen(images: tuple[str, ...], out: str, n_iter: int, inversion: str, works
     if not ws.config.get("mel"):
         raise UserError(f"workspace {ws.root} holds plain images (no mel settings); only mel-spectrogram images "
                         "can be turned into audio")
-    out_dir = check_writable_dir(out)
+    out_dir = check_writable_dir(check_location(out, root=ws.root, sources=source_dirs(ws.config), option="--out"))
+    names = wav_names(paths)
+    written = own_wavs(out_dir, names)
     t0 = time.time()
     seconds = 0.0
-    for path, name in tqdm(list(zip(paths, wav_names(paths))), desc="listen", unit="image", leave=False):
+    for path, name in tqdm(list(zip(paths, names)), desc="listen", unit="image", leave=False):
         try:
             seconds = image_to_wav(path, out_dir / name, mel=ws.config["mel"], mapping=ws.config["image"]["mapping"],
                                    n_iter=n_iter, inversion=inversion)
         except (UnidentifiedImageError, ValueError) as exc:
             raise UserError(f"cannot turn {path} into audio: {exc}") from exc
+        written[name] = sha256_file(out_dir / name)
+        atomic_write_json(out_dir / LISTEN_RECORD, {"format": LISTEN_FORMAT, "files": written})
     click.echo(f"wrote {len(paths)} WAV file(s) ({seconds:.1f} s each, {ws.config['mel']['sr']} Hz) to {out_dir} "
                f"in {time.time() - t0:.1f} s")

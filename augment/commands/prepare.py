@@ -86,8 +86,8 @@ def check_resolution(resolution: int) -> None:
               help=f"dB range kept below the clip's peak; mapped to pixels 0..255.  [preset: {_D.top_db:g}]")
 @click.option("--resolution", type=int, default=256, help="Square image size in pixels (a power of two).")
 @click.option("--jobs", "-j", type=int, default=None, help="Worker processes.  [default: all cores]")
-@click.option("--force", is_flag=True, help="Replace a different dataset already in the workspace (its runs, "
-                                            "synthetic and results folders are moved to archive/).")
+@click.option("--force", is_flag=True, help="Replace a different dataset already in the workspace (it and its "
+                                            "runs, synthetic and results folders are moved to archive/).")
 @workspace_option
 def prepare(**kw: Any) -> None:
     """Prepare a dataset: decode, mel spectrogram, RGB PNG, fixed seeded splits, hashed manifest.
@@ -134,6 +134,7 @@ def prepare(**kw: Any) -> None:
     report = prepare_dataset(spec, workspace=kw["workspace"], mel=mel, resolution=kw["resolution"], jobs=jobs,
                              force=kw["force"])
     if report.archived is not None:
-        click.echo(f"moved the previous dataset's runs/synthetic/results to {report.archived}")
+        click.echo(f"moved the previous dataset (augment.json, splits.csv, data/) and its runs/synthetic/results to "
+                   f"{report.archived}")
     click.echo(class_table(report.workspace))
     click.echo(report.summary_line())

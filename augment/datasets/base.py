@@ -68,12 +68,27 @@ def is_hidden(path: Path) -> bool:
 
 
 def files_under(folder: Path) -> list[Path]:
-    """Every non-hidden file below ``folder`` (recursively), sorted."""
+    """Every non-hidden file below ``folder`` (recursively, following symlinked folders once each), sorted.
+
+    Broken symlinks are left out (:func:`broken_links` names them)."""
     out = []
-    for dirpath, dirnames, filenames in os.walk(folder):
+    seen: set[str] = set()
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:  # a link back up the tree, or two links to one folder: read it once
+            dirnames[:] = []
+            continue
+        seen.add(real)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        out.extend(Path(dirpath) / f for f in filenames if not f.startswith("."))
+        out.extend(Path(dirpath) / f for f in filenames if not f.startswith(".") and os.path.exists(
+            os.path.join(dirpath, f)))
     return sorted(out)
+
+
+def broken_links(folder: Path) -> list[Path]:
+    """Symlinks below ``folder`` whose target does not exist."""
+    return sorted(Path(d) / f for d, dirs, files in os.walk(folder, followlinks=False) for f in files + dirs
+                  if os.path.islink(os.path.join(d, f)) and not os.path.exists(os.path.join(d, f)))
 
 
 def relative_name(path: Path, root: Path) -> str:
@@ -88,6 +103,10 @@ def class_folder_sources(root: Path, option: str) -> tuple[list[str], list[Sourc
 
     Fatal: no class folders, or an empty class folder. Files directly in ``root`` are reported and ignored.
     """
+    dangling = sorted(p for p in root.iterdir() if p.is_symlink() and not p.exists() and not is_hidden(p))
+    if dangling:
+        raise UserError(f"{dangling[0]} is a symlink to {os.readlink(dangling[0])}, which does not exist; fix the "
+                        "link (a class folder may be a symlink) or remove it")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not is_hidden(p))
     notes = [(relative_name(p, root), "not inside a class folder; ignored")
              for p in sorted(root.iterdir()) if p.is_file() and not is_hidden(p)]
@@ -96,8 +115,13 @@ def class_folder_sources(root: Path, option: str) -> tuple[list[str], list[Sourc
     sources: list[Source] = []
     for folder in folders:
         files = files_under(folder)
+        broken = broken_links(folder)
+        notes += [(relative_name(p, root), f"symlink to {os.readlink(p)}, which does not exist; ignored")
+                  for p in broken]
         if not files:
-            raise UserError(f"class folder {folder} is empty; add files to it or remove the folder")
+            link = f" (a symlink to {os.readlink(folder)})" if folder.is_symlink() else ""
+            what = f"holds only broken symlinks, e.g. {broken[0].name}" if broken else "is empty"
+            raise UserError(f"class folder {folder}{link} {what}; add files to it or remove the folder")
         sources.extend(Source(f, relative_name(f, root), folder.name) for f in files)
     return [f.name for f in folders], sources, notes
 
@@ -114,13 +138,17 @@ def class_folder_spec(opts: dict[str, Any], *, key: str, kind: str, name: str, d
                        options=options, path_options=(key,), notes=notes)
 
 
-def read_csv_rows(path: Path, required: Sequence[str], what: str) -> tuple[list[str], list[dict[str, str]]]:
-    """Rows of a CSV (UTF-8, BOM allowed, any line ends); UserError naming missing columns."""
+def read_csv_rows(path: Path, required: Sequence[str], what: str, *, strip: bool = True
+                  ) -> tuple[list[str], list[dict[str, str]]]:
+    """Rows of a CSV (UTF-8, BOM allowed, any line ends); UserError naming missing columns.
+
+    Column names are always stripped of surrounding spaces; values only with ``strip``."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             columns = [c.strip() for c in (reader.fieldnames or [])]
-            rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]
+            rows = [{(k or "").strip(): (v or "").strip() if strip else (v or "") for k, v in r.items()
+                     if not isinstance(v, list)} for r in reader]
     except UnicodeDecodeError as exc:
         raise UserError(f"{what} {path} is not UTF-8 text ({exc.reason}); save it as UTF-8 CSV") from exc
     except (OSError, csv.Error) as exc:

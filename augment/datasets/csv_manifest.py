@@ -18,28 +18,42 @@ DEFAULT_TEST = 0.2
 def build(opts: dict[str, Any]) -> DatasetSpec:
     manifest = require_file(opts.get("manifest"), "--manifest")
     root = manifest.parent
-    columns, rows = read_csv_rows(manifest, ("path", "label"), "manifest")
+    columns, rows = read_csv_rows(manifest, ("path", "label"), "manifest", strip=False)
     has_split = "split" in columns
     sources: list[Source] = []
     notes: list[tuple[str, str]] = []
-    seen: set[Path] = set()
+    seen: dict[Path, tuple[int, str]] = {}
+    spelling: dict[str, tuple[int, str]] = {}
     for line, row in enumerate(rows, start=2):
-        raw, label = row["path"], row["label"]
+        raw, raw_label = row["path"].strip(), row["label"]
+        label = raw_label.strip()
         if not raw or not label:
             raise UserError(f"manifest {manifest} line {line}: empty path or label")
-        split = row.get("split") if has_split else None
+        if label != raw_label:
+            notes.append((f"{manifest.name} line {line}", f"label {raw_label!r} has surrounding spaces; read as "
+                                                         f"{label!r}"))
+        first = spelling.setdefault(label.casefold(), (line, label))
+        if first[1] != label:
+            raise UserError(f"manifest {manifest}: labels {first[1]!r} (line {first[0]}) and {label!r} (line {line}) "
+                            "differ only by case; use one spelling per class")
+        split = row.get("split", "").strip() if has_split else None
         if has_split and split not in VALID_SPLITS:
             raise UserError(f"manifest {manifest} line {line}: split {split!r} is not one of "
                             f"{', '.join(VALID_SPLITS)}")
         path = (root / raw).resolve()
         if path in seen:
-            raise UserError(f"manifest {manifest} line {line}: {raw} is listed twice")
-        seen.add(path)
+            other_line, other_label = seen[path]
+            if other_label != label:
+                raise UserError(f"manifest {manifest} line {line}: {raw} is listed twice with conflicting labels "
+                                f"{other_label!r} (line {other_line}) and {label!r}; give each file one label")
+            raise UserError(f"manifest {manifest} line {line}: {raw} is listed twice (also line {other_line}); "
+                            "list each file once")
+        seen[path] = (line, label)
         if not path.is_file():
             notes.append((raw, "listed in the manifest but missing; skipped"))
             continue
         sources.append(Source(path, relative_name(path, root), label, split))
-    classes = sorted({s.cls for s in sources} | {r["label"] for r in rows})
+    classes = sorted({s.cls for s in sources} | {r["label"].strip() for r in rows})
     plan = plan_from_options(opts, DEFAULT_TEST)
     # audio_dir: what the manifest's `source` paths are relative to, as for the other audio kinds
     options = {"manifest": str(manifest), "audio_dir": str(root), "split_column": has_split, "split": plan.to_dict()}
