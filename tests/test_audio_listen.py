@@ -84,3 +84,20 @@ def test_interp_inversion_keeps_quiet_parts_better_than_nnls():
         back = np.maximum(back - back.max(), -cfg.top_db)
         scores[method] = np.corrcoef(db.ravel(), back.ravel())[0, 1]
     assert scores["interp"] > 0.9 and scores["interp"] > scores["nnls"] + 0.05, scores
+
+
+def test_listen_never_writes_into_data_nor_overwrites_a_file_it_did_not_write(tmp_path, augment_cli,
+                                                                             demo_workspace):
+    image = demo_workspace.images("test", "happy")[0]
+    r = augment_cli("listen", image, "--out", image.parent)
+    assert r.exit_code == 2 and "lies inside" in r.stderr and "data" in r.stderr
+    assert not image.with_suffix(".wav").exists()
+    out = tmp_path / "music"
+    out.mkdir()
+    (out / image.with_suffix(".wav").name).write_bytes(b"my own recording")
+    r = augment_cli("listen", image, "--out", out, "--n-iter", 1)
+    assert r.exit_code == 2 and "was not written by `augment listen`" in r.stderr
+    assert (out / image.with_suffix(".wav").name).read_bytes() == b"my own recording"
+    (out / image.with_suffix(".wav").name).unlink()
+    for _ in range(2):  # its own WAV it may write again
+        assert augment_cli("listen", image, "--out", out, "--n-iter", 1).exit_code == 0

@@ -77,3 +77,54 @@ def test_refuses_foreign_folder_even_forced_and_archives_a_mismatched_one(ws):
     assert archived.name.endswith("-synthetic")
     assert sorted(p.relative_to(archived) for p in archived.rglob("*")) == before
     assert json.loads((archived / "generate.json").read_text())["workspace"]["fingerprint"] == "0" * 64
+
+
+def _tree(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_out_force_never_replaces_a_workspace_its_data_runs_or_a_folder_holding_it(ws):
+    before = _tree(ws.root)
+    for out, fragment in [(ws.root, "is a workspace"),
+                          (ws.root / "data" / "test", "lies inside"),
+                          (ws.root / "data" / "train" / "new", "lies inside"),
+                          (ws.root / "runs" / "a", "lies inside"),
+                          (ws.root.parent, "contains the workspace")]:
+        assert_user_error(generate(ws, "--n", "1", "--out", str(out), "--force"), fragment, "--out")
+    assert _tree(ws.root) == before and not (ws.root / "archive").exists()
+
+
+def test_stale_partial_of_a_killed_generate_is_cleaned(ws, tmp_path):
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = ws.root / f".synthetic.{dead.pid}-x1y2.partial"  # what a SIGKILL mid-generate leaves behind
+    (stale / "a").mkdir(parents=True)
+    (stale / "a" / "seed000000.png").write_bytes(b"half")
+    assert generate(ws, "--n", "1").exit_code == 0
+    assert not stale.exists() and (ws.synthetic_dir / "manifest.csv").is_file()
+
+
+def test_interrupted_generate_leaves_the_output_folder_as_it_was(ws, monkeypatch):
+    import augment.generate as gen
+
+    assert generate(ws, "--n", "2").exit_code == 0
+    before = _tree(ws.synthetic_dir)
+    real = gen.generate_class
+    monkeypatch.setattr(gen, "generate_class", lambda ws_, model, cls, *a, **k: (_ for _ in ()).throw(
+        KeyboardInterrupt) if cls == "b" else real(ws_, model, cls, *a, **k))
+    r = generate(ws, "--n", "3")
+    assert r.exit_code != 0 and "Aborted" in r.output   # Ctrl-C while the second class is generated
+    assert _tree(ws.synthetic_dir) == before
+    assert sorted(p.name for p in ws.root.iterdir()) == ["augment.json", "data", "runs", "splits.csv", "synthetic"]
+
+
+def test_second_writer_of_a_workspace_is_refused(ws):
+    import os
+
+    from augment.workspace_lock import workspace_lock
+
+    with workspace_lock(ws.root, "augment prepare"):
+        assert_user_error(generate(ws, "--n", "1"), f"in use by process {os.getpid()}", "wait for it")
+    assert not ws.synthetic_dir.exists()

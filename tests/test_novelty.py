@@ -126,3 +126,16 @@ def test_generate_with_novelty_flag_measures_pixels_and_features(tmp_path):
     assert a["feature"]["fake_to_nearest_real"]["min"] > 0 and a["feature"]["yardstick_median_real_to_real"] > 0
     with open(ws.synthetic_dir / "_novelty" / "novelty.csv", newline="") as f:
         assert all(row["feature_nearest_real"].startswith("data/") for row in csv.DictReader(f))
+
+
+def test_never_replaces_a_novelty_folder_it_did_not_write_nor_writes_into_a_workspace(ws):
+    mine = ws.synthetic_dir / "_novelty" / "my-notes.txt"
+    mine.parent.mkdir()
+    mine.write_text("precious")
+    result = CliRunner().invoke(cli, ["check-novelty", "-w", str(ws.root), "--features", "none", "-q"])
+    assert result.exit_code == 2 and "did not write; it is never replaced" in result.output, result.output
+    assert mine.read_text() == "precious"
+    result = CliRunner().invoke(cli, ["check-novelty", "-w", str(ws.root), "--features", "none",
+                                      "--synthetic", str(ws.root)])
+    assert result.exit_code == 2 and "is a workspace" in result.output, result.output
+    assert not (ws.root / "_novelty").exists()
