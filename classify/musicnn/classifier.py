@@ -97,12 +97,16 @@ def clip_to_input(path: str | Path, duration: float | None = None, offset: float
     from augment.audio.decode import AudioError, load_clip
     from stylegan_ada.musicnn.frontend import audio_to_input
 
-    cfg = resolve_mel("musicnn", duration=duration, offset=offset)
+    from stylegan_ada.musicnn.constants import N_FFT, SR
+
+    seconds = resolve_mel("musicnn", duration=duration, offset=offset).duration
+    # half a window more, so the last frame sees audio (not the STFT's zero padding) when the file goes on
+    cfg = resolve_mel("musicnn", duration=seconds + N_FFT / SR, offset=offset)
     try:
         clip = load_clip(Path(path), cfg)
     except AudioError as exc:
         raise UserError(f"{path}: {exc}") from None
-    return audio_to_input(clip.samples)
+    return audio_to_input(clip.samples[: int(round(seconds * SR)) + N_FFT // 2])
 
 
 def describe_weights() -> str:
