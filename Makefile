@@ -18,7 +18,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/augment demo --workspace $(DEMO_WS)
 
+# The MusiCNN tests read the musicnn 0.1.0 wheel (pretrained weights): fetched once into the cache, verified after.
 test: $(STAMP)
+	$(VENV)/bin/classify weights fetch musicnn
 	$(PY) -m pytest -q
 
 clean:
