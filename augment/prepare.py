@@ -104,7 +104,8 @@ def _existing_config(root: Path, force: bool) -> dict[str, Any] | None:
         data = root / "data"
         if data.exists() and any(data.iterdir()) and not force:
             raise UserError(f"{data} exists but {root} is not a prepared workspace (no {CONFIG_NAME}); "
-                            "choose an empty --workspace, or pass --force to replace that folder")
+                            "choose an empty --workspace, or pass --force to move that folder to archive/ and "
+                            "prepare here")
         return None
     try:
         cfg = read_json(cfg_path)
@@ -114,7 +115,8 @@ def _existing_config(root: Path, force: bool) -> dict[str, Any] | None:
     except (OSError, ValueError) as exc:
         if force:
             return {}
-        raise UserError(f"{cfg_path} is unreadable ({exc}); pass --force to replace the workspace") from exc
+        raise UserError(f"{cfg_path} is unreadable ({exc}); pass --force to replace the workspace (its files are "
+                        "moved to archive/)") from exc
 
 
 def _old_rows(root: Path, cfg: dict[str, Any]) -> set[tuple[str, ...]] | None:
@@ -193,7 +195,11 @@ def prepare_dataset(spec: DatasetSpec, *, workspace: str | os.PathLike | None, m
                     resolution: int, jobs: int, force: bool = False) -> PrepareReport:
     """Build the workspace for ``spec``; see the module docstring for the order of work."""
     t0 = time.time()
-    root = check_writable_dir(resolve_root(workspace))
+    root = resolve_root(workspace)
+    if spec.class_root is not None and (root == spec.class_root or spec.class_root in root.parents):
+        raise UserError(f"--workspace {root} lies inside the source folder {spec.class_root}, whose subfolders are "
+                        "the classes (its data/ would become one): choose a workspace outside it")
+    root = check_writable_dir(root)
     with workspace_lock(root, "augment prepare"):
         complete_switch(root)
         return _prepare_locked(spec, root, mel=mel, resolution=resolution, jobs=jobs, force=force, t0=t0)
@@ -244,8 +250,10 @@ def _prepare_locked(spec: DatasetSpec, root: Path, *, mel: MelConfig | None, res
         fault_point("prepare", 1)  # test hook: the new state is complete, the switch has not begun
         archived = archive_path(root, str(((old or {}).get("dataset") or {}).get("name", "previous"))) \
             if replacing else None
+        # a foreign folder's runs/ etc. are not ours to move: only a workspace's derived folders go with it
+        derived = DERIVED_DIRS if old is not None else ()
         with _hold_runs(root) if archived is not None else contextlib.nullcontext():
-            commit(root, plan_switch(root, staging, archive_to=archived, derived=DERIVED_DIRS))
+            commit(root, plan_switch(root, staging, archive_to=archived, derived=derived))
     except BaseException:
         if not pending(root):
             shutil.rmtree(staging, ignore_errors=True)

@@ -195,3 +195,24 @@ def test_malformed_augment_json_is_one_line_naming_the_field(tmp_path, edit, fie
     assert r.exit_code == 2, r.output
     (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     assert field in line and "unexpected" not in r.output and "Traceback" not in r.output
+
+
+def test_force_on_a_foreign_folder_archives_its_data_and_leaves_the_rest(prepared, tmp_path):
+    ws = tmp_path / "home"
+    _tree_before = {"data/mine.txt": b"precious", "results/thesis.tex": b"chapter 1"}
+    for rel, data in _tree_before.items():
+        (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ws / rel).write_bytes(data)
+    r = _prepare(ws, prepared[1], 16)
+    assert r.exit_code == 2 and "move that folder to archive/" in r.stderr
+    assert _prepare(ws, prepared[1], 16, "--force").exit_code == 0
+    (archived,) = (ws / "archive").iterdir()
+    assert (archived / "data" / "mine.txt").read_bytes() == b"precious"
+    assert (ws / "results" / "thesis.tex").read_bytes() == b"chapter 1"   # not a workspace's: not moved
+    assert Workspace.load(ws).classes == ["x", "y"]
+
+
+def test_workspace_inside_the_class_folders_is_refused(prepared):
+    r = _prepare(prepared[1] / "ws", prepared[1], 16)
+    assert r.exit_code == 2 and "lies inside the source folder" in r.stderr
+    assert not (prepared[1] / "ws").exists()

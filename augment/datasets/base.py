@@ -33,6 +33,7 @@ class DatasetSpec:
     options: dict[str, Any]                     # recorded in augment.json dataset.options
     path_options: tuple[str, ...] = ()          # options that are paths: ignored when asking "same dataset?"
     notes: list[tuple[str, str]] = field(default_factory=list)  # (file, reason) found while listing; warnings
+    class_root: Path | None = None              # the folder whose subfolders are the classes (folder/images kinds)
 
     def __post_init__(self) -> None:
         for c in self.classes:
@@ -135,7 +136,7 @@ def class_folder_spec(opts: dict[str, Any], *, key: str, kind: str, name: str, d
     plan = plan_from_options(opts, default_test)
     options = {key: str(root), "split": plan.to_dict()}
     return DatasetSpec(name=opts.get("name") or name, kind=kind, classes=classes, sources=sources, plan=plan,
-                       options=options, path_options=(key,), notes=notes)
+                       options=options, path_options=(key,), notes=notes, class_root=root)
 
 
 def read_csv_rows(path: Path, required: Sequence[str], what: str, *, strip: bool = True
