@@ -1,6 +1,7 @@
 """The `augment demo` step for classification: small_cnn on real, synthetic and real+synthetic data (CPU, seconds).
 
-Register it after the generate step: ``STEPS.append(("classify", classify.demo.demo_step))``.
+`STEP` is registered in pyproject.toml under the entry-point group ``augment.demo_steps``; `augment demo` runs it
+after its own steps (synthesize, prepare, train, generate), so the demo needs no import from augment up into classify.
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ def demo_step(workspace: Path, options: dict[str, Any]) -> None:
         with user_warnings():
             m = run_eval(ws, opts)[0]
         click.echo(f"classify --train {train}: test macro-F1 {m['test']['macro_f1']:.3f} ({m['run_id']})")
+
+
+STEP = ("classify: real, synthetic, real+synthetic", demo_step)
 
 
 def _fakes_per_class(ws: Any) -> int:

@@ -25,8 +25,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     # Out of H8's scope (issue 15, train CLI / train_job owners): the job runner reaches back into the CLI module
     # for its error table, closing the circle augment.commands.train -> augment.train_job -> augment.commands.train.
     ("augment.train_job", "augment.commands.train"): "known circle, owned by the train_job/train CLI work",
-    # Issue 15 "demo orchestration" (H8, item 4): augment demo runs classify's demo step.
-    ("augment.commands.demo", "classify.demo"): "known layering violation, demo orchestration not yet above both",
 }
 
 _MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+(:[A-Za-z_]\w*)?$")

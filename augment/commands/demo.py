@@ -1,17 +1,23 @@
 """`augment demo`: the whole job end to end on a synthesized toy audio set, on CPU.
 
-The demo is an ordered list of steps ``(name, fn(workspace, options))``; later stages (train → generate → classify)
-append their own step to STEPS.
+The demo is an ordered list of steps ``(name, fn(workspace, options))``: augment's own (synthesize, prepare, train,
+generate), then those that installed packages above augment register in the entry-point group
+``augment.demo_steps`` (each entry a ``(name, fn)`` pair, run in the order of the entry names). `classify` registers
+its classifier runs there (pyproject.toml), so augment never imports classify.
 """
 from __future__ import annotations
 
 import time
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, Callable
 
 import click
 
+from augment.errors import UserError
+
 DEMO_AUDIO = "demo-audio"
+STEP_GROUP = "augment.demo_steps"
 DEMO_TEST_PER_CLASS = 4
 
 Step = tuple[str, Callable[[Path, dict[str, Any]], None]]
@@ -66,19 +72,36 @@ def _generate_step(workspace: Path, options: dict[str, Any]) -> None:
     generate_demo(workspace, options)
 
 
-def _classify_step(workspace: Path, options: dict[str, Any]) -> None:
-    from classify.demo import demo_step
+def registered_steps(group: str = STEP_GROUP) -> list[Step]:
+    """The steps installed packages add after augment's own, in the order of their entry-point names.
 
-    demo_step(workspace, options)
+    An entry that cannot be loaded becomes a step that stops the demo with a one-line error when it is reached.
+    """
+    steps: list[Step] = []
+    for entry in sorted(entry_points(group=group), key=lambda e: e.name):
+        try:
+            name, fn = entry.load()
+        except Exception as exc:  # a broken or stale install: say so when the step is due, not at import
+            steps.append((entry.name, _unloadable(entry, exc)))
+        else:
+            steps.append((name, fn))
+    return steps
 
 
-STEPS: list[Step] = [
+def _unloadable(entry: EntryPoint, exc: Exception) -> Callable[[Path, dict[str, Any]], None]:
+    def step(workspace: Path, options: dict[str, Any]) -> None:
+        raise UserError(f"demo step {entry.name!r} ({entry.value}) cannot be loaded: {type(exc).__name__}: {exc}; "
+                        "reinstall the package (pip install -e .)")
+    return step
+
+
+OWN_STEPS: list[Step] = [
     ("synthesize audio", synthesize_audio),
     ("prepare", prepare_demo),
     ("train a tiny GAN per class", train_demo),
     ("generate fakes", _generate_step),
-    ("classify: real, synthetic, real+synthetic", _classify_step),
 ]
+STEPS: list[Step] = OWN_STEPS + registered_steps()
 
 
 @click.command(context_settings={"show_default": True})
@@ -101,4 +124,7 @@ def demo(workspace: str, resolution: int, jobs: int | None, seed: int, force: bo
     for i, (name, fn) in enumerate(STEPS, start=1):
         click.echo(f"== demo step {i}/{len(STEPS)}: {name}")
         fn(root, options)
+    if len(STEPS) == len(OWN_STEPS):
+        click.echo(f"note: no installed package adds a demo step ({STEP_GROUP}); the classifier runs come with "
+                   "classify's entry point: reinstall with `make install` (or pip install -e .)")
     click.echo(f"demo finished in {time.time() - t0:.1f} s; workspace: {root}")
