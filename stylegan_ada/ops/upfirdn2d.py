@@ -1,4 +1,4 @@
-"""Upsample, pad, FIR-filter and downsample 2D images (`upfirdn2d`), with a pure-PyTorch reference path.
+"""Upsample, pad, FIR-filter and downsample 2D images (`upfirdn2d`), and the filtering helpers built on it.
 
 Semantics, per channel: insert `up-1` zeros after each pixel, pad (negative = crop), convolve with the filter `f`
 (true convolution unless `flip_filter`), keep every `down`-th pixel. Padding is given w.r.t. the upsampled image as
