@@ -32,11 +32,11 @@ from augment.datasets.base import DatasetSpec, Source
 from augment.datasets.splits import assign_splits
 from augment.dir_swap import fault_point
 from augment.errors import UserError
-from augment.io_utils import check_writable_dir, read_json
+from augment.io_utils import check_writable_dir
 from augment.output_guard import archive_path
 from augment.prepare_worker import Converted, WorkerPool, WorkerSettings, convert_file, scan_file
 from augment.provenance import run_record
-from augment.workspace import CONFIG_NAME, SPLITS, SplitRow, Workspace, parse_manifest, resolve_root, \
+from augment.workspace import CONFIG_NAME, SPLITS, SplitRow, Workspace, parse_manifest, read_config, resolve_root, \
     write_workspace
 from augment.workspace_journal import commit, complete_switch, new_staging, pending, plan_switch
 from augment.workspace_lock import workspace_lock
@@ -108,15 +108,12 @@ def _existing_config(root: Path, force: bool) -> dict[str, Any] | None:
                             "prepare here")
         return None
     try:
-        cfg = read_json(cfg_path)
-        if not isinstance(cfg, dict):
-            raise ValueError("not a JSON object")
-        return cfg
-    except (OSError, ValueError) as exc:
+        return read_config(cfg_path)  # parsed with bounded size and nesting, validated field by field
+    except UserError as exc:
         if force:
             return {}
-        raise UserError(f"{cfg_path} is unreadable ({exc}); pass --force to replace the workspace (its files are "
-                        "moved to archive/)") from exc
+        raise UserError(f"{exc.format_message()} (or pass --force to replace the workspace: its files are moved to "
+                        "archive/)") from exc
 
 
 def _old_rows(root: Path, cfg: dict[str, Any]) -> set[tuple[str, ...]] | None:

@@ -71,11 +71,15 @@ def validate_config(cfg: Any, path: Path) -> None:
     if "mapping" in image and not isinstance(image["mapping"], dict):
         raise _bad(path, "image.mapping", "an object", image["mapping"])
     mel = _object(path, cfg, "mel", optional=True)
-    if cfg["kind"] == "audio" and mel is None:
-        raise UserError(f"{path}: field `mel` is missing (an audio workspace needs its mel settings); {_FIX}")
-    for key in MEL_NUMBERS if mel is not None else ():
-        if key in mel and not _is_number(mel[key]):
-            raise _bad(path, f"mel.{key}", "a number", mel[key])
+    if cfg["kind"] == "audio":  # what `augment listen` and `generate --audio` need to turn images into sound
+        if mel is None or not isinstance(image.get("mapping"), dict):
+            field = "mel" if mel is None else "image.mapping"
+            raise UserError(f"{path}: field `{field}` is missing (an audio workspace needs it); {_FIX}")
+        for key in MEL_NUMBERS:
+            if not _is_number(mel.get(key)):
+                raise _bad(path, f"mel.{key}", "a number", mel.get(key))
+    if not isinstance(cfg.get("prepare", {}), dict):
+        raise _bad(path, "prepare", "an object", cfg.get("prepare"))
     _validate_splits(path, _object(path, cfg, "splits"), classes)
 
 

@@ -183,6 +183,8 @@ def _set(path: str, value):
     (_set("splits.counts.train.a", "6"), "`splits.counts.train.a` must be a count"),
     (_set("dataset", []), "`dataset` must be an object"),
     (_set("kind", "video"), "`kind` must be"),
+    (_set("prepare", "yesterday"), "`prepare` must be an object"),
+    (_set("kind", "audio"), "`mel` is missing (an audio workspace needs it)"),
     (lambda cfg: "[" * 50_000 + "]" * 50_000, "nested too deeply"),
 ])
 def test_malformed_augment_json_is_one_line_naming_the_field(tmp_path, edit, field):
