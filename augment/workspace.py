@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from augment.errors import UserError
-from augment.io_utils import read_json, sha256_bytes, sha256_file
+from augment.io_utils import read_json, sha256_bytes
 from augment.workspace_schema import check_data, validate_config
 
 CONFIG_NAME = "augment.json"
@@ -152,35 +152,20 @@ class Workspace:
 
     def test_hashes(self) -> set[str]:
         """Image and source hashes of every test file."""
-        out: set[str] = set()
-        for r in self.rows():
-            if r.split == "test":
-                out.add(r.image_sha256)
-                out.add(r.source_sha256)
-        return out
+        from augment.leak_guard import test_hashes
+
+        return test_hashes(self)
 
     # ------------------------------------------------------------------ guards
-    def guard_training_inputs(self, paths: Iterable[str | os.PathLike], *, what: str = "training input") -> int:
-        """Refuse (UserError) if any path is a test file or has the same bytes as one. Returns the count checked."""
-        test_dir = (self.root / "data" / "test").resolve()
-        test_hashes = self.test_hashes()
-        test_sources = {r.source_sha256 for r in self.rows() if r.split == "test"}
-        train_rows = {str((self.root / r.image).resolve()): r for r in self.rows() if r.split != "test"}
-        n = 0
-        for p in paths:
-            rp = Path(p).resolve()
-            if test_dir in rp.parents:
-                raise UserError(f"{what} {p} is in the test split; the test split is never used for training")
-            row = train_rows.get(str(rp))
-            if row is not None and row.source_sha256 in test_sources:
-                raise UserError(f"{what} {p} comes from the same audio as a test file (sha256 {row.source_sha256[:12]}); "
-                                "re-prepare the workspace so duplicates land in one split")
-            digest = row.image_sha256 if row is not None else sha256_file(rp)
-            if digest in test_hashes:
-                raise UserError(f"{what} {p} is identical to a test file (sha256 {digest[:12]}); "
-                                "remove it — the test split is never used for training")
-            n += 1
-        return n
+    def guard_training_inputs(self, paths: Iterable[str | os.PathLike], *, what: str = "training input") -> Any:
+        """Refuse (UserError naming the file) any input that is in, equals or nearly equals the test split.
+
+        Returns the paths with the sha256 of the bytes checked (augment.leak_guard.VerifiedPaths); loaders read
+        them through :func:`augment.leak_guard.read_verified` so a file swapped after the check is not used.
+        """
+        from augment.leak_guard import guard
+
+        return guard(self, paths, what=what)
 
 
 def read_config(cfg_path: Path) -> dict[str, Any]:

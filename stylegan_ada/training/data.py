@@ -5,6 +5,8 @@ the number of samples consumed; resuming or splitting a batch over processes see
 """
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,10 +24,21 @@ class DataError(ValueError):
     """Training images that cannot be used; the message names the file and the fix."""
 
 
-def load_image(path: str | os.PathLike, resolution: int, channels: int = 3) -> np.ndarray:
-    """One image as uint8 [C, H, W] at ``resolution`` (square inputs only; downscaled with Lanczos if larger)."""
+def load_image(path: str | os.PathLike, resolution: int, channels: int = 3, sha256: str | None = None) -> np.ndarray:
+    """One image as uint8 [C, H, W] at ``resolution`` (square inputs only; downscaled with Lanczos if larger).
+
+    With ``sha256`` (what the caller's leak check read), the bytes are decoded only if they still have that digest.
+    """
     try:
-        with Image.open(path) as im:
+        source: str | os.PathLike | io.BytesIO = path
+        if sha256 is not None:
+            with open(path, "rb") as f:
+                data = f.read()
+            if hashlib.sha256(data).hexdigest() != sha256:
+                raise DataError(f"image {path} changed after it was checked against the test split (sha256 "
+                                "mismatch); it is not used — start the command again")
+            source = io.BytesIO(data)
+        with Image.open(source) as im:
             im = im.convert("RGB" if channels == 3 else "L")
             if im.width != im.height:
                 raise DataError(f"image {path} is {im.width}x{im.height}; training images must be square")
@@ -38,12 +51,15 @@ def load_image(path: str | os.PathLike, resolution: int, channels: int = 3) -> n
 
 
 def load_images(paths: Sequence[str | os.PathLike], resolution: int, channels: int = 3, workers: int = 1,
-                progress: Callable[[int], None] | None = None) -> torch.Tensor:
-    """uint8 tensor [N, C, resolution, resolution] of ``paths`` in order, decoded by ``workers`` threads."""
+                progress: Callable[[int], None] | None = None, sha256: Sequence[str] | None = None) -> torch.Tensor:
+    """uint8 tensor [N, C, resolution, resolution] of ``paths`` in order, decoded by ``workers`` threads.
+
+    ``sha256``: the expected digest of each file (see :func:`load_image`), or None.
+    """
     out = torch.empty([len(paths), channels, resolution, resolution], dtype=torch.uint8)
 
     def one(i: int) -> None:
-        out[i] = torch.from_numpy(load_image(paths[i], resolution, channels))
+        out[i] = torch.from_numpy(load_image(paths[i], resolution, channels, sha256[i] if sha256 else None))
         if progress is not None:
             progress(1)
 
