@@ -79,6 +79,8 @@ def test_image_depends_only_on_seed_and_noise_mode():
     assert np.abs(one_by_one - batched).max() <= 1  # same z per seed; only float summation order may differ
     noisy = run([3, 7], 2, "random")
     assert (noisy == run([3, 7], 2, "random")).all() and (noisy != batched[:2]).any()
+    # the noise is seeded by the batch's first seed (README): same first seed, same noise for the first image
+    assert (run([3, 9], 2, "random")[0] == noisy[0]).all() and (run([7, 3], 2, "random")[1] != noisy[0]).any()
 
 
 def test_regenerating_one_class_keeps_the_others(ws):
