@@ -1,0 +1,110 @@
+"""The train/val/test assignment against its written recipe (augment/datasets/splits.py, docs/protocols.md), with
+numpy's and scikit-learn's own functions as the truth, and hand-checked numbers where a seed is documented:
+
+per class, clips sorted by name; test = the first ``n_test`` of ``default_rng(test_seed).permutation``; an optional
+pool the same with ``pool_seed`` from the rest; train/val = ``train_test_split(pool, test_size=val_fraction,
+random_state=val_seed)``. A wrong seed, generator, rounding or order changes which clips a model is tested on.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.model_selection import train_test_split
+
+from augment.datasets.base import Source
+from augment.datasets.splits import SplitPlan, assign_splits, draw, parse_test_size
+from augment.errors import UserError
+
+
+def _sources(cls: str, n: int, splits: list[str] | None = None) -> list[Source]:
+    order = [(7 * k) % n for k in range(n)]  # not in name order: the recipe sorts them first
+    return [Source(Path(f"/x/{cls}/{k:02d}.wav"), f"{cls}/{k:02d}.wav", cls, splits[k] if splits else None)
+            for k in order]
+
+
+def _recipe(items: list[Source], n_test: int, plan: SplitPlan, pool: int | None = None) -> list[tuple[Source, str]]:
+    items = sorted(items, key=lambda s: s.name)
+    pick = set(np.random.default_rng(plan.test_seed).permutation(len(items))[:n_test].tolist())
+    test = [s for i, s in enumerate(items) if i in pick]
+    rest = [s for i, s in enumerate(items) if i not in pick]
+    if pool is not None:
+        keep = set(np.random.default_rng(plan.pool_seed).permutation(len(rest))[:pool].tolist())
+        rest = [s for i, s in enumerate(rest) if i in keep]
+    train, val = train_test_split(rest, test_size=plan.val_fraction, random_state=plan.val_seed)
+    return [(s, "test") for s in test] + [(s, "train") for s in train] + [(s, "val") for s in val]
+
+
+def test_documented_seeds_give_the_hand_checked_split():
+    # default_rng(0).permutation(10) = [4, 6, 2, 7, 3, 5, 9, 0, 8, 1]; train_test_split(range(8), 0.2, 42) =
+    # ([0, 7, 2, 4, 3, 6], [1, 5])
+    chosen, rest = draw(list("abcdefghij"), 3, 0)
+    assert chosen == ["c", "e", "g"] and rest == list("abdfhij")
+    got = assign_splits({"q": _sources("q", 10)}, SplitPlan(test=2))["q"]
+    names = [(s.name[-6:-4], split) for s, split in got]
+    # test: sorted positions 4, 6; the 8 others (00 01 02 03 05 07 08 09) split as train [0,7,2,4,3,6], val [1,5]
+    assert names == [("04", "test"), ("06", "test"), ("00", "train"), ("09", "train"), ("02", "train"),
+                     ("05", "train"), ("03", "train"), ("08", "train"), ("01", "val"), ("07", "val")]
+
+
+@pytest.mark.parametrize("test,n,n_test", [(0.3, 11, 4), (0.25, 12, 3), (5, 13, 5), (1.0, 9, 1)])
+def test_split_is_the_recipe(test, n, n_test):
+    plan = SplitPlan(test=test, val_fraction=0.25, test_seed=5, val_seed=9)
+    assert math.ceil(test * n) == n_test or float(test).is_integer()
+    by_class = {"b": _sources("b", n), "a": _sources("a", 8)}
+    got = assign_splits(by_class, plan)
+    assert list(got) == ["b", "a"]
+    assert got["b"] == _recipe(by_class["b"], n_test, plan)
+    alone = assign_splits({"b": by_class["b"]}, plan)  # another class never changes this one
+    assert alone["b"] == got["b"]
+
+
+def test_pool_is_drawn_from_the_non_test_clips_with_its_own_seed():
+    plan = SplitPlan(test=4, pool={"a": 6}, pool_seed=11, val_seed=3)
+    items = _sources("a", 15)
+    got = assign_splits({"a": items}, plan)["a"]
+    assert got == _recipe(items, 4, plan, pool=6)
+    assert len(got) == 10  # the 5 clips outside test and pool are left out
+
+
+def test_user_splits_are_kept_and_val_is_carved_from_train_only_without_val_rows():
+    labels = ["test", "train", "train", "val", "train", "test", "train", "train", "val", "train"]
+    items = _sources("a", 10, labels)
+    got = assign_splits({"a": items}, SplitPlan())["a"]
+    assert {(s.name, sp) for s, sp in got} == {(s.name, s.split) for s in items}
+    no_val = _sources("a", 10, [x if x != "val" else "train" for x in labels])
+    got = assign_splits({"a": no_val}, SplitPlan(val_fraction=0.3, val_seed=4))["a"]
+    pool = sorted((s for s in no_val if s.split != "test"), key=lambda s: s.name)
+    train, val = train_test_split(pool, test_size=0.3, random_state=4)
+    test = sorted((s for s in no_val if s.split == "test"), key=lambda s: s.name)
+    assert got == [(s, "test") for s in test] + [(s, "train") for s in train] + [(s, "val") for s in val]
+
+
+def test_too_few_clips_is_refused_exactly_at_the_boundary():
+    assign_splits({"a": _sources("a", 6)}, SplitPlan(test=4))  # 4 test + 2 train/val: enough
+    with pytest.raises(UserError, match=r"class 'a' has 5 usable clip\(s\) but this split needs 6"):
+        assign_splits({"a": _sources("a", 5)}, SplitPlan(test=4))
+    assign_splits({"a": _sources("a", 7)}, SplitPlan(test=4, pool={"a": 3}))
+    with pytest.raises(UserError, match=r"the 4Q-small protocol needs 7 \(4 test \+ 3 training pool\)"):
+        assign_splits({"a": _sources("a", 6)}, SplitPlan(test=4, pool={"a": 3}, protocol="4Q-small"))
+    with pytest.raises(UserError, match="at least one test and one train row"):
+        assign_splits({"a": _sources("a", 3, ["train"] * 3)}, SplitPlan())
+
+
+@pytest.mark.parametrize("text,value", [(None, 0.2), ("40", 40.0), ("0.25", 0.25), ("1", 1.0)])
+def test_test_size_accepts_counts_and_fractions(text, value):
+    assert parse_test_size(text, 0.2) == value
+
+
+@pytest.mark.parametrize("text", ["0", "1.5", "-3", "abc", "1e400", "nan"])
+def test_test_size_refuses_the_rest(text):
+    with pytest.raises(UserError, match="--test-size must be a whole number"):
+        parse_test_size(text, 0.2)
+
+
+def test_val_fraction_must_be_a_fraction():
+    for bad in (0.0, 1.0, -0.1):
+        with pytest.raises(UserError, match="--val-size must be a fraction"):
+            SplitPlan(val_fraction=bad)
