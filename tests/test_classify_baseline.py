@@ -11,6 +11,8 @@ import soundfile as sf
 from click.testing import CliRunner
 from PIL import Image
 
+from augment.audio.image_mapping import mapping_dict
+from augment.audio.mel import MelConfig
 from augment.io_utils import sha256_file
 from augment.workspace import SplitRow, write_workspace
 from classify.baseline.features import feature_names
@@ -50,9 +52,11 @@ def audio_ws(tmp_path_factory):
                 Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(img)
                 rows.append(SplitRow(img.relative_to(root).as_posix(), cls, split, f"{cls}/{src.name}",
                                      sha256_file(src), sha256_file(img)))
+    mel = MelConfig(sr=SR, duration=1.0, n_fft=256, hop=64, n_mels=32)
     write_workspace(root, dataset="tones", options={"audio_dir": str(audio_dir)}, kind="audio",
-                    classes=["low", "high", "noise"], image={"resolution": 8, "channels": 3},
-                    mel={"sr": SR, "offset": 0.0, "duration": 1.0}, rows=rows)
+                    classes=["low", "high", "noise"],
+                    image={"resolution": 8, "channels": 3, "mapping": mapping_dict(mel.top_db, (32, mel.n_frames))},
+                    mel=mel.to_dict(), rows=rows)
     return root
 
 

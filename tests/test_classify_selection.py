@@ -1,12 +1,14 @@
 """Nothing is chosen on the test split: with the test labels permuted, every choice stays the same."""
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from augment.workspace import SplitRow, Workspace, write_workspace
 from classify.baseline.run import select_model
@@ -56,6 +58,16 @@ def test_baseline_choices_ignore_test_labels(audio_ws, tmp_path):  # noqa: F811
         assert b["models"][name]["best_params"] == a["models"][name]["best_params"]
         assert b["models"][name]["cv_macro_f1"] == a["models"][name]["cv_macro_f1"]
         assert b["models"][name]["test"]["macro_f1"] != a["models"][name]["test"]["macro_f1"]   # labels did change
+    # the recorded test scores are scikit-learn's on the written predictions (class order low, high, noise)
+    with open(next((audio_ws / "results").glob("*baseline*/predictions.csv"))) as f:
+        preds = list(csv.DictReader(f))
+    for name, r in a["models"].items():
+        truth, pred = [p["true"] for p in preds], [p[name] for p in preds]
+        prec, rec, f1, _ = precision_recall_fscore_support(truth, pred, labels=a["classes"], zero_division=0)
+        assert r["test"]["macro_precision"] == pytest.approx(prec.mean())
+        assert r["test"]["macro_recall"] == pytest.approx(rec.mean())
+        assert [r["test"]["per_class_f1"][c] for c in a["classes"]] == pytest.approx(list(f1))
+        assert r["test"]["confusion"] == confusion_matrix(truth, pred, labels=a["classes"]).tolist()
     table = next((audio_ws / "results").glob("*baseline*/table.md")).read_text()
     assert f"| {a['selected']} **(selected)** |" in table and table.count("(selected)") == 1
 
