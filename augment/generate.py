@@ -34,6 +34,7 @@ from augment.synthetic import (MANIFEST_NAME, RECORD_FORMAT, RECORD_NAME, FakeRo
 from augment.trained_models import LoadedModel, ModelChoice, label_index, load_model, served_classes
 from augment.workspace import Workspace
 from augment.workspace_lock import workspace_lock
+from augment.workspace_schema import require_audio_settings
 
 NOISE_MODES = ("const", "random", "none")
 SEED_STRIDE = 100_000          # class k gets seeds k*SEED_STRIDE ... by default, so classes never share a z
@@ -288,6 +289,8 @@ def _generate(ws: Workspace, choices: Sequence[ModelChoice], opts: GenerateOptio
     archive_to = archive_path(ws.root, out.name) if plan_out.archive else None
     if opts.audio_n and ws.config.get("mel") is None:
         raise UserError("--audio needs a workspace of mel spectrograms (made from audio); this one holds plain images")
+    if opts.audio_n:
+        require_audio_settings(ws.config, ws.root / "augment.json")
 
     t0 = time.perf_counter()
     models = [(choice, load_model(choice, str(opts.device))) for choice in choices]

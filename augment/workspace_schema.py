@@ -71,16 +71,27 @@ def validate_config(cfg: Any, path: Path) -> None:
     if "mapping" in image and not isinstance(image["mapping"], dict):
         raise _bad(path, "image.mapping", "an object", image["mapping"])
     mel = _object(path, cfg, "mel", optional=True)
-    if cfg["kind"] == "audio":  # what `augment listen` and `generate --audio` need to turn images into sound
-        if mel is None or not isinstance(image.get("mapping"), dict):
-            field = "mel" if mel is None else "image.mapping"
-            raise UserError(f"{path}: field `{field}` is missing (an audio workspace needs it); {_FIX}")
-        for key in MEL_NUMBERS:
-            if not _is_number(mel.get(key)):
-                raise _bad(path, f"mel.{key}", "a number", mel.get(key))
+    if cfg["kind"] == "audio" and mel is None:
+        raise UserError(f"{path}: field `mel` is missing (an audio workspace needs its mel settings); {_FIX}")
+    for key in MEL_NUMBERS if mel is not None else ():
+        if key in mel and not _is_number(mel[key]):
+            raise _bad(path, f"mel.{key}", "a number", mel[key])
     if not isinstance(cfg.get("prepare", {}), dict):
         raise _bad(path, "prepare", "an object", cfg.get("prepare"))
     _validate_splits(path, _object(path, cfg, "splits"), classes)
+
+
+def require_audio_settings(cfg: dict[str, Any], path: Path) -> None:
+    """What turning images back into sound needs (`augment listen`, `generate --audio`): every mel number and the
+    image mapping; a one-line UserError naming the first one missing."""
+    if not cfg.get("mel"):
+        raise UserError(f"workspace {path.parent} holds plain images (no mel settings); only mel-spectrogram images "
+                        "can be turned into audio")
+    for key in MEL_NUMBERS:
+        if not _is_number(cfg["mel"].get(key)):
+            raise _bad(path, f"mel.{key}", "a number", cfg["mel"].get(key))
+    if not isinstance(cfg["image"].get("mapping"), dict):
+        raise UserError(f"{path}: field `image.mapping` is missing (needed to turn images into audio); {_FIX}")
 
 
 def _validate_splits(path: Path, splits: dict[str, Any], classes: list[str]) -> None:

@@ -184,7 +184,7 @@ def _set(path: str, value):
     (_set("dataset", []), "`dataset` must be an object"),
     (_set("kind", "video"), "`kind` must be"),
     (_set("prepare", "yesterday"), "`prepare` must be an object"),
-    (_set("kind", "audio"), "`mel` is missing (an audio workspace needs it)"),
+    (_set("kind", "audio"), "`mel` is missing (an audio workspace needs its mel settings)"),
     (lambda cfg: "[" * 50_000 + "]" * 50_000, "nested too deeply"),
 ])
 def test_malformed_augment_json_is_one_line_naming_the_field(tmp_path, edit, field):

@@ -38,7 +38,8 @@ def split_classes(values: Sequence[str]) -> list[str] | None:
 @click.option("--novelty", is_flag=True, help="Then run the memorization check (same as `augment check-novelty`)")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder  [default: WORKSPACE/synthetic]")
-@click.option("--force", is_flag=True, help="Replace an output folder made for another workspace config")
+@click.option("--force", is_flag=True, help="Replace an output folder that `augment generate` made for another "
+                                            "workspace config (it is moved to WORKSPACE/archive/, never deleted)")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar")
 def generate(workspace: str | None, n: int | None, classes: tuple[str, ...], run: str | None, snapshot: str | None,
              pick: str, conditional: bool, seeds: str | None, truncation_psi: float, noise_mode: str, batch: int,

@@ -74,15 +74,14 @@ def listen(images: tuple[str, ...], out: str, n_iter: int, inversion: str, works
     from augment.audio.inverse import image_to_wav
     from augment.io_utils import atomic_write_json, check_writable_dir, sha256_file
     from augment.output_guard import check_location, source_dirs
+    from augment.workspace_schema import require_audio_settings
 
     paths = [Path(p) for p in images]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise UserError(f"image(s) not found: {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else ""))
     ws = find_workspace(paths, workspace)
-    if not ws.config.get("mel"):
-        raise UserError(f"workspace {ws.root} holds plain images (no mel settings); only mel-spectrogram images "
-                        "can be turned into audio")
+    require_audio_settings(ws.config, ws.root / CONFIG_NAME)
     out_dir = check_writable_dir(check_location(out, root=ws.root, sources=source_dirs(ws.config), option="--out"))
     names = wav_names(paths)
     written = own_wavs(out_dir, names)
