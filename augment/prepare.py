@@ -29,10 +29,11 @@ from stylegan_ada.training.control import RunLock, RunLockedError
 
 from augment.audio.mel import MelConfig, empty_band_warning
 from augment.datasets.base import DatasetSpec, Source
-from augment.datasets.splits import assign_splits
+from augment.datasets.groups import assign_with_groups
 from augment.dir_swap import fault_point
 from augment.errors import UserError
 from augment.io_utils import check_writable_dir
+from augment.near_duplicates import drop_near_duplicates
 from augment.output_guard import archive_path
 from augment.prepare_worker import Converted, WorkerPool, WorkerSettings, convert_file, scan_file
 from augment.provenance import run_record
@@ -189,8 +190,11 @@ def _convert(pool: WorkerPool, work: list[tuple[Source, str]], usable: dict[Sour
 
 
 def prepare_dataset(spec: DatasetSpec, *, workspace: str | os.PathLike | None, mel: MelConfig | None,
-                    resolution: int, jobs: int, force: bool = False) -> PrepareReport:
-    """Build the workspace for ``spec``; see the module docstring for the order of work."""
+                    resolution: int, jobs: int, force: bool = False, group_by: str | None = None) -> PrepareReport:
+    """Build the workspace for ``spec``; see the module docstring for the order of work.
+
+    ``group_by``: keep every clip of a group in one split (augment.datasets.groups).
+    """
     t0 = time.time()
     root = resolve_root(workspace)
     if spec.class_root is not None and (root == spec.class_root or spec.class_root in root.parents):
@@ -199,11 +203,12 @@ def prepare_dataset(spec: DatasetSpec, *, workspace: str | os.PathLike | None, m
     root = check_writable_dir(root)
     with workspace_lock(root, "augment prepare"):
         complete_switch(root)
-        return _prepare_locked(spec, root, mel=mel, resolution=resolution, jobs=jobs, force=force, t0=t0)
+        return _prepare_locked(spec, root, mel=mel, resolution=resolution, jobs=jobs, force=force, t0=t0,
+                               group_by=group_by)
 
 
 def _prepare_locked(spec: DatasetSpec, root: Path, *, mel: MelConfig | None, resolution: int, jobs: int,
-                    force: bool, t0: float) -> PrepareReport:
+                    force: bool, t0: float, group_by: str | None = None) -> PrepareReport:
     mel_dict = mel.to_dict() if mel is not None else None
     image = image_info(mel, resolution)
     ident = identity_sha256(spec, mel_dict, image)
@@ -226,9 +231,14 @@ def _prepare_locked(spec: DatasetSpec, root: Path, *, mel: MelConfig | None, res
             by_class: dict[str, list[Source]] = {c: [] for c in spec.classes}
             for s in usable:
                 by_class[s.cls].append(s)
-            assigned = assign_splits(by_class, spec.plan)
+            assigned, excluded, groups = assign_with_groups(spec, by_class, group_by)
+            _warn_files(excluded)
+            skipped += excluded
             work = [(s, split) for c in spec.classes for s, split in assigned[c]]
             rows, converted, failed = _convert(pool, work, usable, staging / "data")
+            # near-copies of one clip in two splits (gain, noise, shift): the test side keeps it
+            rows, converted, near = drop_near_duplicates(pool, rows, converted, staging, resolution)
+            failed += near
         _warn_files(failed)
         skipped += failed
         _check_every_class_usable(spec.classes, rows)
@@ -242,6 +252,8 @@ def _prepare_locked(spec: DatasetSpec, root: Path, *, mel: MelConfig | None, res
         seconds = time.time() - t0
         padded = sorted(row.source for row, res in zip(rows, converted) if res.padded)
         extra = _prepare_record(spec, ident, resolution, jobs, force, seconds, padded, skipped, converted)
+        if groups is not None:
+            extra["groups"] = groups  # read by the leak guard
         ws = write_workspace(staging, dataset=spec.name, options=spec.options, kind=spec.kind, classes=spec.classes,
                              image=image, mel=mel_dict, rows=rows, extra=extra)
         fault_point("prepare", 1)  # test hook: the new state is complete, the switch has not begun

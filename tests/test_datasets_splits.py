@@ -120,3 +120,39 @@ def test_images_dataset_grayscale_resized(tmp_path, augment_cli):
     r = augment_cli("prepare", "--dataset", "images", "--image-dir", tmp_path / "faces", "--sr", 16000,
                     "-w", tmp_path / "ws3")
     assert r.exit_code == 2 and "audio datasets only" in r.stderr
+
+
+def _grouped(counts: dict[str, int], per_group: int) -> tuple[dict[str, list[Source]], dict[Source, str]]:
+    by_class = _sources(counts)
+    groups = {s: f"{s.cls}{i // per_group}" for items in by_class.values() for i, s in enumerate(items)}
+    return by_class, groups
+
+
+def test_group_splits_keep_groups_whole_are_seeded_and_stratified():
+    from augment.datasets.splits import assign_group_splits
+
+    by_class, groups = _grouped({"a": 40, "b": 24}, per_group=2)
+    plan = SplitPlan(test=0.25)
+    out, excluded = assign_group_splits(by_class, plan, groups)
+    assert excluded == []
+    split_of: dict[str, set[str]] = {}
+    for pairs in out.values():
+        for s, split in pairs:
+            split_of.setdefault(groups[s], set()).add(split)
+    assert all(len(v) == 1 for v in split_of.values())
+    counts = _split_counts(out)
+    # pairs of clips: the test target (10 and 6 clips, ceil(0.25 n)) is met exactly; val ceil(0.2 * pool)
+    assert counts["a"]["test"] == 10 and counts["b"]["test"] == 6
+    assert counts["a"]["val"] == 6 and counts["b"]["val"] == 4
+    # deterministic and independent of the input order
+    shuffled = {c: items[::-1] for c, items in by_class.items()}
+    assert assign_group_splits(shuffled, plan, groups)[0] == out
+    assert assign_group_splits(by_class, SplitPlan(test=0.25, test_seed=1), groups)[0] != out
+
+
+def test_group_splits_refuse_a_class_held_by_one_group():
+    from augment.datasets.splits import assign_group_splits
+
+    by_class, groups = _grouped({"a": 6, "b": 6}, per_group=6)
+    with pytest.raises(UserError, match="groups are too large"):
+        assign_group_splits(by_class, SplitPlan(test=0.25), groups)

@@ -85,6 +85,10 @@ def check_resolution(resolution: int) -> None:
 @click.option("--top-db", type=float, default=None,
               help=f"dB range kept below the clip's peak; mapped to pixels 0..255.  [preset: {_D.top_db:g}]")
 @click.option("--resolution", type=int, default=256, help="Square image size in pixels (a power of two).")
+@click.option("--group-by", default=None,
+              help="Keep every clip of a group (song, recording, artist) in one split: a manifest column for "
+                   "--dataset csv, else a regular expression on the file name (first capture group, e.g. "
+                   "'^(.+?)_'). The leak guard then refuses training inputs from a test group.")
 @click.option("--jobs", "-j", type=int, default=None, help="Worker processes.  [default: all cores]")
 @click.option("--force", is_flag=True, help="Replace a different dataset already in the workspace (it and its "
                                             "runs, synthetic and results folders are moved to archive/).")
@@ -99,7 +103,8 @@ def prepare(**kw: Any) -> None:
     Warnings (the file is named, skipped and counted in the summary):
       zero-byte, corrupt or non-audio files; audio listed but missing;
       duplicate files (same bytes as another source) or identical images
-      (e.g. two silent clips).
+      (e.g. two silent clips); near-duplicates in two splits (same clip with
+      another gain, a little noise or a shift: the test copy is kept).
     Handled silently and recorded: stereo (averaged to mono), any sample rate
       (resampled), clips shorter than --duration (zero-padded, counted).
     Errors (exit 2, nothing written): an empty class folder, a class with too few
@@ -132,7 +137,7 @@ def prepare(**kw: Any) -> None:
     opts = dict(kw, thresholds=_parse_thresholds(kw["thresholds"]) if kw["thresholds"] else None)
     spec = build_dataset(kind, opts)
     report = prepare_dataset(spec, workspace=kw["workspace"], mel=mel, resolution=kw["resolution"], jobs=jobs,
-                             force=kw["force"])
+                             force=kw["force"], group_by=kw["group_by"])
     if report.archived is not None:
         click.echo(f"moved the previous dataset (augment.json, splits.csv, data/) and its runs/synthetic/results to "
                    f"{report.archived}")

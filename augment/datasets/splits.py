@@ -5,10 +5,12 @@ Per class, on the clips sorted by source name (so the result depends only on whi
 2. pool (optional, e.g. 4Q-small): the same with ``pool_seed`` picks the training pool from the non-test clips;
 3. train/val: ``sklearn.model_selection.train_test_split(pool, test_size=val_fraction, random_state=val_seed)``.
 A user-given split (csv ``split`` column) is kept; without any ``val`` rows, step 3 carves val out of ``train``.
+With ``--group-by`` the same three steps draw whole groups instead of clips (:func:`assign_group_splits`).
 """
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Sequence, TypeVar
 
@@ -121,3 +123,78 @@ def assign_splits(by_class: dict[str, list["Source"]], plan: SplitPlan) -> dict[
             train, val = train_val(pool, plan, cls)
         out[cls] = [(s, "test") for s in test] + [(s, "train") for s in train] + [(s, "val") for s in val]
     return out
+
+
+# ------------------------------------------------------------------------------------------ group-aware splits
+def _greedy(groups: list[str], comp: dict[str, Counter], target: dict[str, int], left: dict[str, int],
+            min_left: int, seed: int) -> list[str]:
+    """Groups taken, in a seeded order, while every class they hold still needs clips and keeps ``min_left``."""
+    taken: list[str] = []
+    have: Counter = Counter()
+    for i in np.random.default_rng(seed).permutation(len(groups)).tolist():
+        g = groups[i]
+        if all(have[c] < target.get(c, 0) and left[c] - n >= min_left for c, n in comp[g].items()):
+            taken.append(g)
+            for c, n in comp[g].items():
+                have[c] += n
+                left[c] -= n
+    return taken
+
+
+def assign_group_splits(by_class: dict[str, list["Source"]], plan: SplitPlan, groups: dict["Source", str]
+                        ) -> tuple[dict[str, list[tuple["Source", str]]], list[tuple["Source", str]]]:
+    """Like :func:`assign_splits`, but every group lands in one split; also (source, why) for excluded sources.
+
+    Per stage (test, pool, val) the groups are visited in ``default_rng(seed).permutation`` order of their sorted
+    names and taken while each class they hold is below its target, so the split is class-stratified as far as the
+    groups allow. With a user-given split column, a group's train/val clips are excluded when it has test clips.
+    """
+    members: dict[str, list[Source]] = {}
+    for items in by_class.values():
+        for s in sorted(items, key=lambda s: s.name):
+            members.setdefault(groups[s], []).append(s)
+    names = sorted(members)
+    comp = {g: Counter(s.cls for s in members[g]) for g in names}
+    split_of: dict[str, str] = {}
+    if any(s.split for items in by_class.values() for s in items):
+        return _fixed_with_groups(by_class, plan, members)
+    sizes = {c: len(items) for c, items in by_class.items()}
+    for c, n in sizes.items():
+        if n < plan.n_test(n) + 2:
+            raise _too_few(c, n, plan.n_test(n) + 2, plan, f"{plan.n_test(n)} test + at least 2 for train/val")
+    left = dict(sizes)
+    test = _greedy(names, comp, {c: plan.n_test(n) for c, n in sizes.items()}, left, 2, plan.test_seed)
+    split_of.update({g: "test" for g in test})
+    rest = [g for g in names if g not in split_of]
+    if plan.pool is not None:
+        pool = _greedy(rest, comp, dict(plan.pool), dict(left), 0, plan.pool_seed)
+        rest = [g for g in rest if g in set(pool)]
+    pool_size = Counter(c for g in rest for c in comp[g].elements())
+    val = _greedy(rest, comp, {c: math.ceil(plan.val_fraction * n) for c, n in pool_size.items()},
+                  dict(pool_size), 1, plan.val_seed)
+    split_of.update({g: "val" for g in val})
+    split_of.update({g: "train" for g in rest if g not in split_of})
+    order = ("test", "train", "val")
+    out: dict[str, list[tuple[Source, str]]] = {}
+    for c in by_class:
+        items = sorted(((s, split_of[g]) for g in names if g in split_of for s in members[g] if s.cls == c),
+                       key=lambda t: (order.index(t[1]), t[0].name))
+        if not {"test", "train"} <= {sp for _, sp in items}:
+            raise UserError(f"class {c!r}: its groups are too large to give it both test and train clips "
+                            "(--group-by); add clips, use smaller groups or lower --test-size")
+        out[c] = items
+    return out, []
+
+
+def _fixed_with_groups(by_class: dict[str, list["Source"]], plan: SplitPlan, members: dict[str, list["Source"]]
+                       ) -> tuple[dict[str, list[tuple["Source", str]]], list[tuple["Source", str]]]:
+    """User-given splits: a group with test clips keeps only those (the test side wins)."""
+    excluded: list[tuple[Source, str]] = []
+    for g, items in members.items():
+        tests = [s for s in items if s.split == "test"]
+        if tests:
+            excluded += [(s, f"group {g!r} has test clips (e.g. {tests[0].name}); excluded from {s.split} so the "
+                             "group stays in one split") for s in items if s.split != "test"]
+    drop = {s for s, _ in excluded}
+    kept = {c: [s for s in items if s not in drop] for c, items in by_class.items()}
+    return assign_splits(kept, plan), excluded
