@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import tempfile
@@ -120,6 +121,17 @@ def atomic_copy_stream(src: BinaryIO, path: str | os.PathLike, *, on_chunk: Call
 _RENAME_EXCHANGE = 2  # linux/fs.h
 
 
+@functools.lru_cache(maxsize=1)
+def _renameat2() -> Callable[..., int] | None:
+    """libc's renameat2 (glibc >= 2.28), or None."""
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+
+
 def exchange_paths(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """Swap two existing paths in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``).
 
@@ -128,10 +140,8 @@ def exchange_paths(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """
     import ctypes
 
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
+    renameat2 = _renameat2()
+    if renameat2 is None:
         return False
     at_fdcwd = -100
     if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE) == 0:
