@@ -92,15 +92,42 @@ def test_rejects_bad_settings():
         AdaController(ada_kimg=0)
 
 
-def test_all_reduce_path_under_torch_distributed():
+def _ada_rank(rank: int, store_path: str, logits: list[list[float]], out: str) -> None:
+    """One of two gloo processes: its own logits, the shared p and r_t written to ``out``."""
+    import json
+    import os
+
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", store=dist.FileStore(store_path, 2), rank=rank, world_size=2)
     try:
         pipe = make_augment_pipe("bgc", p=0.0)
-        ctl = AdaController(target=0.6, ada_kimg=1, interval=2, batch=4)
-        run(ctl, pipe, [torch.ones(4), -torch.ones(4)])  # r_t = 0 -> p stays clamped at 0
-        run(ctl, pipe, [torch.ones(4), torch.ones(4)])
-        assert ctl.r_t == 1.0 and pipe.p.item() == pytest.approx(0.008)
+        ctl = AdaController(target=0.6, ada_kimg=1, interval=2, batch=8)  # batch: the global batch (2 x 4)
+        ps = run(ctl, pipe, [torch.tensor(x) for x in logits])
+        with open(out, "w") as f:
+            json.dump({"p": ps, "r_t": ctl.r_t}, f)
     finally:
         dist.destroy_process_group()
+
+
+def test_two_processes_share_one_r_t_and_p(tmp_path):
+    """Each rank sees different reals; the all-reduced r_t is that of all 16 signs, so both ranks move p alike.
+    Rank 0 alone would measure r_t = 1, rank 1 alone r_t = 0.5 (below the target: p would stay at 0)."""
+    import json
+    import multiprocessing as mp
+
+    rank_logits = [[[1.0] * 4, [1.0] * 4], [[1.0, 1.0, 1.0, -1.0], [2.0, 0.5, 3.0, -0.1]]]
+    ctx = mp.get_context("fork")  # no re-import of torch in the children
+    procs = [ctx.Process(target=_ada_rank, args=(r, str(tmp_path / "store"), rank_logits[r],
+                                                str(tmp_path / f"rank{r}.json"))) for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(2)]
+    # signs: 8 + 4 over 16 values -> r_t = 0.75 > 0.6: p rises by 8 x 2 / 1000 on both ranks
+    assert results[0]["r_t"] == results[1]["r_t"] == 0.75
+    assert results[0]["p"] == results[1]["p"] == [0.0, pytest.approx(0.016)]
