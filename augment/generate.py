@@ -26,7 +26,7 @@ from augment.audio.image_mapping import gray_to_rgb_png
 from augment.errors import UserError
 from augment.dir_swap import fault_point
 from augment.io_utils import atomic_dir, atomic_write_json, atomic_write_text, check_writable_dir, sha256_bytes
-from augment.output_guard import archive_path
+from augment.output_guard import archive_path, check_location, source_dirs
 from augment.provenance import code_version, now_iso, run_record
 from augment.render import RESAMPLING, synthesize
 from augment.synthetic import (MANIFEST_NAME, RECORD_FORMAT, RECORD_NAME, FakeRow, check_reusable, format_seeds,
@@ -275,6 +275,7 @@ def generate(ws: Workspace, choices: Sequence[ModelChoice], opts: GenerateOption
 
         retain_freed_memory()  # no page faults on every batch's activations: ~40% faster on CPU (docs/benchmarks.md)
     out = Path(opts.out) if opts.out is not None else ws.synthetic_dir
+    check_location(out, root=ws.root, sources=source_dirs(ws.config), option="--out")  # before creating anything
     check_writable_dir(out.parent)
     with workspace_lock(ws.root, "augment generate"):
         return _generate(ws, choices, opts, out, progress=progress, command=command)

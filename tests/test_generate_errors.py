@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from augment.cli import cli
+from augment.workspace import Workspace
 from helpers_generate import base_ws, ws  # noqa: F401 - fixtures
 
 
@@ -87,11 +88,13 @@ def test_out_force_never_replaces_a_workspace_its_data_runs_or_a_folder_holding_
     before = _tree(ws.root)
     for out, fragment in [(ws.root, "is a workspace"),
                           (ws.root / "data" / "test", "lies inside"),
-                          (ws.root / "data" / "train" / "new", "lies inside"),
+                          (ws.root / "data" / "train" / "new" / "sub", "lies inside"),
                           (ws.root / "runs" / "a", "lies inside"),
                           (ws.root.parent, "contains the workspace")]:
         assert_user_error(generate(ws, "--n", "1", "--out", str(out), "--force"), fragment, "--out")
     assert _tree(ws.root) == before and not (ws.root / "archive").exists()
+    assert not (ws.root / "data" / "train" / "new").exists()   # refused before creating anything
+    Workspace.load(ws.root)
 
 
 def test_stale_partial_of_a_killed_generate_is_cleaned(ws, tmp_path):
