@@ -186,7 +186,7 @@ def finish_interrupted_prepare(root: Path) -> None:
     from augment.workspace_lock import workspace_lock
 
     if pending(root):
-        with workspace_lock(root, "augment prepare"):
+        with workspace_lock(root):
             complete_switch(root)
 
 

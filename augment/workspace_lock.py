@@ -27,8 +27,9 @@ def _holder(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def workspace_lock(root: Path, command: str) -> Iterator[None]:
-    """Hold the workspace lock of ``root`` for ``command`` (e.g. "augment prepare"); UserError if it is taken."""
+def workspace_lock(root: Path, command: str | None = None) -> Iterator[None]:
+    """Hold the workspace lock of ``root`` for ``command`` (e.g. "augment prepare"; None: the current command);
+    UserError if it is taken."""
     lock = RunLock(root)
     lock.path = root / LOCK_NAME
     for _ in range(3):
@@ -36,8 +37,8 @@ def workspace_lock(root: Path, command: str) -> Iterator[None]:
             lock.acquire()
         except RunLockedError:
             raise UserError(f"workspace {root} is in use by {_holder(lock.path)} (another `augment prepare`, "
-                            f"`generate` or `check-novelty`); wait for it to finish, then run `{command}` "
-                            "again") from None
+                            f"`generate` or `check-novelty`); wait for it to finish, then run "
+                            f"{f'`{command}`' if command else 'this command'} again") from None
         except OSError as exc:
             raise UserError(f"cannot lock workspace {root} ({exc.strerror or exc}); is it writable?") from exc
         if _same_file(lock):
