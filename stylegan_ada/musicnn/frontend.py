@@ -72,13 +72,15 @@ def images_to_input(images: torch.Tensor, *, top_db: float = IMAGE_TOP_DB, ref_p
     """Pixel images [N, C, H, W] (0..255, channels averaged) → network input [N, P, n_frames, 96].
 
     ``mel_frames`` is the prepared clip's frame count (``augment.json`` mel.shape[1]); the image is resized
-    (bicubic, antialiased like PIL) to 96 × mel_frames, then split into ``mel_frames // n_frames`` patches.
+    (bicubic, not antialiased) to 96 × mel_frames, then split into ``mel_frames // n_frames`` patches. Where the
+    image is larger than the mel (the 96 bands upsampled to the image height) this samples the interpolated image
+    at the original band centres, which gives the bands back; an antialiasing filter would blur them together.
     """
     if images.ndim != 4:
         raise ValueError(f"expected images [N, C, H, W], got shape {tuple(images.shape)}")
     x = images.float().mean(dim=1, keepdim=True)
     if tuple(x.shape[2:]) != (N_MELS, mel_frames):
-        x = F.interpolate(x, size=(N_MELS, mel_frames), mode="bicubic", align_corners=False, antialias=True)
+        x = F.interpolate(x, size=(N_MELS, mel_frames), mode="bicubic", align_corners=False, antialias=False)
     pixels = x[:, 0].flip(1).clamp(0, 255)                              # [N, 96 (low first), T]
     db = pixels * (top_db / 255.0) - top_db
     mel = ref_power * torch.pow(10.0, db / 10.0)
