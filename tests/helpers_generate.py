@@ -90,3 +90,46 @@ def save_reference_snapshot(path: Path, name: str = "G", **kwargs: Any) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_snapshot(path, G=G, G_ema=copy.deepcopy(G), extra=kwargs.pop("extra", {}), **kwargs)
     return path
+
+
+# glibc's own accounting of the allocator, to check `retain_freed_memory` by its effect rather than by a mock.
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4
+
+
+def _libc() -> Any:
+    import ctypes
+    import ctypes.util
+
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+
+
+def mmapped_bytes_holding(nbytes: int = 64 << 20) -> int:
+    """Extra bytes glibc serves from separate mmaps (``mallinfo2().hblkhd``) while an ``nbytes`` array is held: about
+    ``nbytes`` with glibc's defaults (blocks above 32 MiB are always mmapped), 0 once the heap serves everything."""
+    import ctypes
+
+    import numpy as np
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    mallinfo2 = _libc().mallinfo2
+    mallinfo2.restype = Mallinfo2
+    before = int(mallinfo2().hblkhd)  # older blocks mmapped before the settings changed stay counted
+    held = np.ones(nbytes, dtype=np.uint8)
+    try:
+        return int(mallinfo2().hblkhd) - before
+    finally:
+        del held
+
+
+@pytest.fixture()
+def glibc_default_malloc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """glibc's default mmap/trim settings for this test (an earlier test may have called retain_freed_memory)."""
+    from stylegan_ada.ops import cpu_memory
+
+    libc = _libc()
+    assert libc.mallopt(_M_MMAP_MAX, 65536) and libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+    monkeypatch.setattr(cpu_memory, "_done", False)
+    assert mmapped_bytes_holding() >= 64 << 20  # the defaults really are back
