@@ -133,7 +133,7 @@ def train_classes(ws: Workspace, args: tc.TrainArgs, given: dict[str, Any],
         raise UserError("--classes does not run under torchrun; use `augment train --classes ... --gpus N`")
     if args.cls is not None or args.cond:
         raise UserError("give --classes or --class / --cond, not both")
-    concurrent = values["concurrent"] or 1
+    concurrent = 1 if values["concurrent"] is None else values["concurrent"]
     if not 1 <= concurrent <= MAX_CONCURRENT:
         raise UserError(f"--concurrent must be between 1 and {MAX_CONCURRENT}, got {concurrent}")
     check = dataclasses.replace(args, cls=classes[0], gpus=args.gpus if values["ddp"] else 1)

@@ -98,10 +98,28 @@ BAD = [
     (["--cond", "--extra-images", "."], "unlabeled and cannot train a --cond model"),
     (["--class", "a", "--from", "/nonexistent/net.pkl"], "unknown pretrained network"),
     (["--class", "a", "--resume"], "no previous run of class 'a'"),
+    # every numeric option against what it means, the valid range in the message (issue 11 §7)
+    (["--class", "a", "--freezed", "99"], "--freezed must be between 0 and 7, got 99 (a 16 px D has 7 layers"),
+    (["--class", "a", "--kimg", "0"], "--kimg must be > 0, got 0.0"),
+    (["--class", "a", "--tick-kimg", "0"], "--tick-kimg must be > 0"),
+    (["--class", "a", "--keep", "-1"], "--keep must be >= 0, got -1"),
+    (["--class", "a", "--workers", "0"], "--workers must be between 1 and 256"),
+    (["--class", "a", "--batch-gpu", "0"], "--batch-gpu must be >= 1"),
+    (["--class", "a", "--seed", str(2 ** 32)], "--seed must be between 0 and 4294967295"),
+    (["--class", "a", "--gpus", "65"], "--gpus must be between 1 and 64"),
+    (["--class", "a", "--concurrent", "2"], "--concurrent only applies to --classes"),
+    (["--classes", "a,zzz"], "unknown class 'zzz'"),
+    (["--classes", "a,a"], "lists a class twice"),
+    (["--classes", ","], "--classes must be all or a comma-separated list"),
+    (["--classes", "all", "--class", "a"], "not both"),
+    (["--classes", "all", "--concurrent", "0"], "--concurrent must be between 1 and 16"),
+    (["--classes", "all", "--ddp"], "--ddp needs --gpus N"),
+    (["--classes", "all", "--kimg", "-2"], "--kimg must be > 0"),
+    (["--classes", "all", "--resume"], "no earlier `--classes` job of a, b"),
 ]
 
 
-@pytest.mark.parametrize("argv,message", BAD, ids=[" ".join(a) or "nothing" for a, _ in BAD])
+@pytest.mark.parametrize("argv,message", BAD, ids=[" ".join(a)[:40] or "nothing" for a, _ in BAD])
 def test_bad_input_is_one_clear_line_and_exit_2(ws, argv, message):
     base = [a for a in TINY if a not in ("--device", "cpu")] if "--device" in argv else TINY
     res = _invoke("-w", ws.root, *base, *argv)
@@ -148,6 +166,7 @@ def test_dry_run_prints_thesis_defaults_and_creates_nothing(ws):
     assert "note: training from scratch" in res.output
     assert training["ada_target"] == 0.7 and training["ada_kimg"] == 500 and training["kimg_per_tick"] == 4
     assert cfg["num_images"] == 5 and not (ws.root / "runs").exists()  # 4 train + 1 val of class a
+    assert "warning: class 'a' has only 5 train+val image(s), fewer than the 50" in res.output
     ref = _invoke("-w", ws.root, "--class", "a", "--cfg", "tiny", "--device", "cpu", "--dry-run",
                   "--defaults", "reference")
     rcfg = json.loads(ref.output[ref.output.index("{"):])

@@ -123,7 +123,7 @@ def _single_only(values: dict[str, Any]) -> None:
     from augment.errors import UserError
 
     for name in ("concurrent", "ddp"):
-        if values[name]:
+        if values[name] not in (None, False):
             raise UserError(f"--{name} only applies to --classes")
 
 
