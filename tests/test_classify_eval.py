@@ -253,8 +253,23 @@ def test_demo_step_runs_every_training_source(ws, monkeypatch):
     import classify.demo
     from classify.demo import demo_step
 
+    from sklearn.metrics import f1_score
+
     monkeypatch.setattr(classify.demo, "DEMO_EPOCHS", 1)
     add_synthetic(ws, per_class=6)
     demo_step(ws, {"seed": 0})
-    trains = [json.loads((d / "metrics.json").read_text())["train"] for d in run_dirs(ws)]
-    assert trains == ["real", "synthetic", "real+synthetic"]
+    runs = {m["train"]: (m, d) for d in run_dirs(ws) for m in [json.loads((d / "metrics.json").read_text())]}
+    assert list(runs) == ["real", "synthetic", "real+synthetic"]
+    # what each source trained and validated on: 6 real train / 2 val per class; 6 fakes per class -> 5 + 1
+    sizes = {t: (m["n_train"], m["n_val"], m["n_test"]) for t, (m, _) in runs.items()}
+    assert sizes == {"real": (18, 6, 12), "synthetic": (15, 3, 12), "real+synthetic": (33, 6, 12)}
+    for train, (m, d) in runs.items():
+        with open(d / "predictions.csv") as f:
+            preds = list(csv.DictReader(f))
+        val_dirs = {p["image"].split("/")[0] for p in preds if p["split"] == "val"}
+        assert val_dirs == ({"synthetic"} if train == "synthetic" else {"data"})     # real val kept with real data
+        test = [p for p in preds if p["split"] == "test"]
+        assert {p["image"].split("/")[1] for p in test} == {"test"} and len(test) == 12
+        expected = f1_score([p["true"] for p in test], [p["pred"] for p in test], labels=["a", "b", "c"],
+                            average="macro", zero_division=0)
+        assert m["test"]["macro_f1"] == pytest.approx(expected)
