@@ -170,3 +170,19 @@ def test_zip_members_are_bounded_by_their_declared_size(tmp_path, monkeypatch):
         open_checkpoint_in_zip(path, "m/")
     with pytest.raises(CheckpointError, match="not in the archive"):
         open_checkpoint_in_zip(path, "other/")
+
+
+def test_overlapping_tensors_and_oversized_tables_are_refused(monkeypatch):
+    import stylegan_ada.musicnn.tf_checkpoint as tfc
+
+    header = field_varint(1, 1)
+    twice = table([(b"", header), (b"a", entry_proto(1, [2], 0, 8, None)), (b"b", entry_proto(1, [2], 4, 8, None))])
+    _refused(twice, bytes(12), "overlaps another tensor")        # read_all would cost more than the shard
+    index, data = bundle({f"t{i}": np.zeros(2, np.float32) for i in range(3)})
+    monkeypatch.setattr(tfc, "MAX_TENSORS", 2)
+    _refused(index, data, "more than 2 tensors")
+    monkeypatch.setattr(tfc, "MAX_TENSORS", 20000)
+    monkeypatch.setattr(tfc, "MAX_KEY_BYTES", 1)
+    _refused(index, data, "longer than 1 bytes")
+    with pytest.raises(CheckpointError, match="larger than any plausible"):
+        parse_index(bytes(tfc.MAX_INDEX_BYTES + 1))

@@ -17,6 +17,7 @@ import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -25,7 +26,9 @@ from stylegan_ada.musicnn.crc32c import masked_crc32c
 __all__ = ["CheckpointError", "TensorEntry", "Checkpoint", "parse_index", "open_checkpoint",
            "open_checkpoint_dir", "open_checkpoint_in_zip", "MAX_INDEX_BYTES", "MAX_DATA_BYTES"]
 
-MAX_INDEX_BYTES = 16 << 20      # the index of a checkpoint with thousands of tensors is a few hundred KB
+MAX_INDEX_BYTES = 2 << 20       # the index of a checkpoint with thousands of tensors is a few hundred KB
+MAX_KEY_BYTES = 4096            # tensor names are short; keys grow by prefix sharing, so bound them
+MAX_TENSORS = 20000             # musicnn's checkpoints hold 86 and 150 (Adam slots included)
 MAX_DATA_BYTES = 2 << 30        # refuse shards larger than this before reading them
 MAX_RANK = 32
 _FOOTER = 48
@@ -175,7 +178,7 @@ def _block(data: memoryview, offset: int, size: int, what: str, limit: int) -> m
     return contents
 
 
-def _block_entries(contents: memoryview, what: str) -> list[tuple[bytes, memoryview]]:
+def _block_entries(contents: memoryview, what: str, limit: int = MAX_TENSORS + 1) -> list[tuple[bytes, memoryview]]:
     """Key/value pairs of one block (keys are stored as a shared prefix length plus the rest)."""
     if len(contents) < 4:
         raise CheckpointError(f"{what}: block too short")
@@ -190,11 +193,15 @@ def _block_entries(contents: memoryview, what: str) -> list[tuple[bytes, memoryv
         shared, unshared, vlen = r.varint(32), r.varint(32), r.varint(32)
         if shared > len(key):
             raise CheckpointError(f"{what}: key shares {shared} bytes with a {len(key)}-byte key")
+        if shared + unshared > MAX_KEY_BYTES:
+            raise CheckpointError(f"{what}: a key longer than {MAX_KEY_BYTES} bytes")
         new_key = key[:shared] + bytes(r.take(unshared))
         if out and new_key <= key:
             raise CheckpointError(f"{what}: keys are not strictly increasing")
         key = new_key
         out.append((key, r.take(vlen)))
+        if len(out) > limit:
+            raise CheckpointError(f"{what}: more than {MAX_TENSORS} tensors")
     return out
 
 
@@ -228,7 +235,9 @@ def parse_index(index: bytes, source: str = "index") -> tuple[dict[str, int], li
         if off < next_free or off + size + _TRAILER > index_off:
             raise CheckpointError(f"{source}: data blocks overlap or run into the index block")
         next_free = off + size + _TRAILER
-        for key, value in _block_entries(_block(data, off, size, f"{source} data block", limit), f"{source}"):
+        block_entries = _block_entries(_block(data, off, size, f"{source} data block", limit), f"{source}",
+                                       MAX_TENSORS + 1 - len(entries))
+        for key, value in block_entries:
             if last_key is not None and key <= last_key:
                 raise CheckpointError(f"{source}: keys are not strictly increasing across blocks")
             last_key = key
@@ -273,10 +282,14 @@ class Checkpoint:
             raise CheckpointError(f"{source}: the index names {self.header['num_shards']} data shards, "
                                   f"{len(shards)} given")
         self.shards = [memoryview(s) for s in shards]
-        for e in entries:
+        ends = [0] * len(shards)
+        for e in sorted(entries, key=lambda e: (e.shard, e.offset)):
             if e.shard >= len(shards) or e.offset + e.size > len(shards[e.shard]):
                 raise CheckpointError(f"{source}: tensor {e.name!r} lies outside data shard {e.shard} "
                                       f"(truncated data file?)")
+            if e.offset < ends[e.shard]:        # tensors never share bytes: reading all costs at most the shard
+                raise CheckpointError(f"{source}: tensor {e.name!r} overlaps another tensor's bytes")
+            ends[e.shard] = e.offset + e.size
         self.entries: dict[str, TensorEntry] = {e.name: e for e in entries}
 
     def read(self, name: str) -> np.ndarray:
@@ -292,6 +305,7 @@ class Checkpoint:
         return np.frombuffer(raw, dtype=np.dtype(e.dtype).newbyteorder("<")).reshape(e.shape).copy()
 
     def read_all(self, names: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Every tensor (or those named) by name."""
         return {n: self.read(n) for n in (self.entries if names is None else names)}
 
 
@@ -299,7 +313,7 @@ def _shard_names(prefix: str, n: int) -> list[str]:
     return [f"{prefix}.data-{i:05d}-of-{n:05d}" for i in range(n)]
 
 
-def open_checkpoint(index: bytes, read_file, prefix: str, source: str) -> Checkpoint:
+def open_checkpoint(index: bytes, read_file: Callable[[str, int], bytes], prefix: str, source: str) -> Checkpoint:
     """Parse ``index`` and read its shards through ``read_file(name, max_bytes) -> bytes``."""
     header, _ = parse_index(index, f"{source}.index")
     shards = [read_file(name, MAX_DATA_BYTES) for name in _shard_names(prefix, header["num_shards"])]
