@@ -98,21 +98,21 @@ def test_tensorboard_events_when_installed_and_one_note_when_not(tmp_path, monke
             calls.append(("close",))
 
     monkeypatch.setattr(tb, "summary_writer_class", lambda: FakeWriter)
-    w = tb.TickWriter(tmp_path, log=print, resume_kimg=8)
-    w.tick({"kimg": 12.5, "augment_p": 0.2, "ada_rt": None, "sec_per_kimg": 3.0,
+    w = tb.TickWriter(tmp_path, log=print, resume_nimg=8000)
+    w.tick({"kimg": 12.5, "cur_nimg": 12500, "augment_p": 0.2, "ada_rt": None, "sec_per_kimg": 3.0,
             "stats": {"Loss/G/loss": {"mean": 1.5}}, "metrics": {"fid": 40.0}})
     from PIL import Image
 
     Image.new("RGB", (8, 4)).save(tmp_path / "fakes.png")
-    w.image(tmp_path / "fakes.png", 12)
+    w.image(tmp_path / "fakes.png", 12500)
     w.close()
-    assert calls == [("init", str(tmp_path), 8), ("Progress/augment_p", 0.2, 12), ("Timing/sec_per_kimg", 3.0, 12),
-                     ("Loss/G/loss", 1.5, 12), ("Metrics/fid", 40.0, 12), ("fakes", (4, 8, 3), 12, "HWC"),
-                     ("close",)]
+    n = 12500
+    assert calls == [("init", str(tmp_path), 8000), ("Progress/augment_p", 0.2, n), ("Timing/sec_per_kimg", 3.0, n),
+                     ("Loss/G/loss", 1.5, n), ("Metrics/fid", 40.0, n), ("fakes", (4, 8, 3), n, "HWC"), ("close",)]
     monkeypatch.setattr(tb, "summary_writer_class", lambda: None)
     monkeypatch.setattr(tb, "_noted", [])
     lines = []
     for _ in range(2):
         quiet = tb.TickWriter(tmp_path, log=lines.append)
-        quiet.tick({"kimg": 1})
+        quiet.tick({"kimg": 1, "cur_nimg": 1000})
     assert len(lines) == 1 and "tensorboard package is not installed" in lines[0] and "[tensorboard]" in lines[0]

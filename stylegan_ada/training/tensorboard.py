@@ -1,7 +1,7 @@
 """TensorBoard event files beside stats.jsonl, when the optional ``tensorboard`` package is installed.
 
 Per tick: every loss statistic (mean), ADA p and r_t, sec/kimg and, at snapshots, FID/KID; the fakes grids as
-images. Step = kimg (as the reference). Without the package, one note per process and nothing else changes:
+images. Step = images shown (cur_nimg; ticks can be shorter than 1 kimg). Without the package, one note per process and nothing else changes:
 stats.jsonl holds the same numbers.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ def summary_writer_class() -> Any:
 class TickWriter:
     """Writes the tick records of one run (rank 0 only); a no-op without tensorboard."""
 
-    def __init__(self, run_dir: Path, log: Callable[[str], None], resume_kimg: int | None = None):
+    def __init__(self, run_dir: Path, log: Callable[[str], None], resume_nimg: int | None = None):
         cls = summary_writer_class()
         self.writer = None
         if cls is None:
@@ -35,12 +35,12 @@ class TickWriter:
                     "stats.jsonl has the same numbers")
             return
         # purge_step drops events past the snapshot a resume continues from (ticks of a killed attempt)
-        self.writer = cls(log_dir=str(run_dir), purge_step=resume_kimg)
+        self.writer = cls(log_dir=str(run_dir), purge_step=resume_nimg)
 
     def tick(self, record: dict[str, Any]) -> None:
         if self.writer is None:
             return
-        step = int(record["kimg"])
+        step = int(record["cur_nimg"])
         for name, value in (("Progress/augment_p", record.get("augment_p")), ("Progress/ada_rt", record.get("ada_rt")),
                             ("Timing/sec_per_kimg", record.get("sec_per_kimg"))):
             if isinstance(value, (int, float)):
@@ -54,7 +54,7 @@ class TickWriter:
                 self.writer.add_scalar(f"Metrics/{key}", value, step)
         self.writer.flush()
 
-    def image(self, path: Path, kimg: int) -> None:
+    def image(self, path: Path, nimg: int) -> None:
         if self.writer is None:
             return
         import numpy as np
@@ -62,7 +62,7 @@ class TickWriter:
 
         with Image.open(path) as im:
             pixels = np.asarray(im.convert("RGB"))
-        self.writer.add_image("fakes", pixels, kimg, dataformats="HWC")
+        self.writer.add_image("fakes", pixels, nimg, dataformats="HWC")
         self.writer.flush()
 
     def close(self) -> None:

@@ -30,7 +30,8 @@ from stylegan_ada.training.distributed import SINGLE, DistContext, all_reduce_su
 from stylegan_ada.training.options import TrainingOptions
 from stylegan_ada.training.phases import EmaUpdater, apply_opt_kwargs, build_phases, ema_beta
 from stylegan_ada.training.seeding import derive_seed, seed_round
-from stylegan_ada.training.snapshots import Progress, load_networks_into, restore_rng_from, save_network, save_state
+from stylegan_ada.training.snapshots import (Progress, continue_from_network, discard_network, load_networks_into,
+                                            restore_rng_from, save_network, save_state)
 from stylegan_ada.training.state import TrainingStateError
 from stylegan_ada.training.stats import StatCollector
 from stylegan_ada.training.tensorboard import TickWriter
@@ -96,6 +97,7 @@ class Trainer:
         self.progress = Progress()
         self.faults = FaultPlan()
         self.resumed_from: str | None = None
+        self.keep_tags: list[str] = []
 
     # ------------------------------------------------------------------------------------------------------ setup
     def _setup_backends(self) -> None:
@@ -125,9 +127,17 @@ class Trainer:
 
     def _restore_or_init(self) -> None:
         """Continue from the newest good snapshot pair, else start fresh (with the transfer source, if any)."""
-        point, _ = rd.find_resume_point(self.run_dir, warn=self.log)
+        point, problems = rd.find_resume_point(self.run_dir, warn=self.log)
         if point is None:
-            if self.inputs.init_from:
+            # Never from scratch while a good network snapshot exists (its weights and ADA p, fresh Adam state).
+            fallback = continue_from_network(self.run_dir, self.nets, self.augment_pipe, problems, self.log)
+            if fallback is not None:
+                self.resumed_from, self.progress = fallback
+                self.keep_tags = rd.network_tags(self.run_dir)  # never pruned: they have no training state
+                if self.ctx.is_main:
+                    rd.record_resume(self.run_dir, {"kind": "network-only", "snapshot": self.resumed_from,
+                                                    "unusable": problems})
+            elif self.inputs.init_from:
                 self._transfer(self.inputs.init_from)
             return
         try:
@@ -146,9 +156,11 @@ class Trainer:
             if self.augment_pipe is not None and self.opts.aug == "fixed":  # ADA's p continues; a fixed p is set
                 self.augment_pipe.p.fill_(self.opts.augment_p)
             restore_rng_from(state)
-        except (KeyError, ValueError, RuntimeError, TrainingStateError) as exc:
+        except (KeyError, ValueError, TypeError, RuntimeError, TrainingStateError) as exc:
             raise TrainingError(f"cannot resume from {point.state_path.name}: {exc}; start a new run instead") from None
         self.resumed_from = point.tag
+        if self.ctx.is_main:
+            rd.record_resume(self.run_dir, {"kind": "pair", "snapshot": point.tag})
         self.log(f"Resuming from snapshot {point.tag} ({self.progress.cur_nimg / 1000:.3f} kimg, tick "
                  f"{self.progress.cur_tick})")
 
@@ -179,7 +191,7 @@ class Trainer:
         self.tb = None
         if self.ctx.is_main:
             self._prepare_outputs()
-            self.tb = TickWriter(self.run_dir, self.log, pr.cur_nimg // 1000 if self.resumed_from else None)
+            self.tb = TickWriter(self.run_dir, self.log, pr.cur_nimg if self.resumed_from else None)
         self.log(f"Training to {o.total_kimg} kimg: {len(self.data)} images, batch {o.batch} "
                  f"({self.ctx.world_size} process(es) x {self.rounds} round(s) x {o.batch_gpu}), device {self.device}"
                  + (f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else ""))
@@ -287,7 +299,7 @@ class Trainer:
         if self.ctx.is_main and (done or tick % o.image_snap == 0):
             fakes = self.run_dir / f"fakes{pr.cur_nimg // 1000:06d}.png"
             self.grid.save_fakes(self.G_ema, fakes, max(o.batch_gpu, 16), force_fp32=self.device.type != "cuda")
-            self.tb.image(fakes, pr.cur_nimg // 1000)
+            self.tb.image(fakes, pr.cur_nimg)
         if done or tick % o.snap == 0:
             self._snapshot(record)
         elif self.ctx.is_main:
@@ -313,7 +325,8 @@ class Trainer:
             previous = pr.last_snapshot_nimg
             try:
                 path = save_network(self.run_dir, tag, nets=self.nets, augment_pipe=self.augment_pipe,
-                                    training_set_kwargs=self.inputs.training_set_kwargs, extra=self._extra())
+                                    training_set_kwargs=self.inputs.training_set_kwargs, extra=self._extra(),
+                                    log=self.log)
                 self.faults.in_snapshot()
                 if self.opts.metrics != "none":
                     self._evaluate_metrics(tag)
@@ -328,8 +341,9 @@ class Trainer:
                 save_state(self.run_dir, tag, path, self._state())
             except OSError as exc:
                 pr.last_snapshot_nimg = previous
+                discard_network(path)  # half a pair is no resume point, and would fill the disk on the retry
                 raise self._write_error(exc, tag) from exc
-            rd.prune_snapshots(self.run_dir, tag, self.opts.keep, protect=self._best_tags())
+            rd.prune_snapshots(self.run_dir, tag, self.opts.keep, protect=self._best_tags() + self.keep_tags)
             self.log(f"Saved snapshot {tag} ({path.name} + {rd.state_path(self.run_dir, tag).name})")
         else:
             pr.last_snapshot_nimg = pr.cur_nimg
