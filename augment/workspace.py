@@ -133,8 +133,24 @@ class Workspace:
             if expected and sha256_bytes(data) != expected:
                 raise UserError(f"split manifest {self.manifest_path} was modified (hash mismatch with {CONFIG_NAME}); "
                                 "splits are fixed: restore it or re-run `augment prepare --force`")
-            self._rows = parse_manifest(data.decode("utf-8"))
+            try:
+                rows = parse_manifest(data.decode("utf-8"))
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise UserError(f"split manifest {self.manifest_path} is not readable CSV ({exc}); restore it or "
+                                "re-run `augment prepare --force`") from exc
+            self._rows = self._checked(rows)
         return self._rows
+
+    def _checked(self, rows: list[SplitRow]) -> list[SplitRow]:
+        """Every row names a known split and class and an image under data/<its split>/ (never outside it)."""
+        classes = set(self.classes)
+        for line, r in enumerate(rows, start=2):
+            parts = Path(r.image or "").parts
+            if (r.split not in SPLITS or r.cls not in classes or len(parts) < 3 or parts[:2] != ("data", r.split)
+                    or ".." in parts or not r.source_sha256 or not r.image_sha256):
+                raise UserError(f"split manifest {self.manifest_path} line {line} is malformed (image {r.image!r}, "
+                                f"class {r.cls!r}, split {r.split!r}); restore it or re-run `augment prepare --force`")
+        return rows
 
     def images(self, splits: str | Sequence[str], cls: str | None = None) -> list[Path]:
         """Absolute image paths of the given split(s), optionally one class, in manifest order."""

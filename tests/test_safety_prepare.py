@@ -218,3 +218,20 @@ def test_workspace_inside_the_class_folders_is_refused(prepared):
     r = _prepare(prepared[1] / "ws", prepared[1], 16)
     assert r.exit_code == 2 and "lies inside the source folder" in r.stderr
     assert not (prepared[1] / "ws").exists()
+
+
+@pytest.mark.parametrize("image", ["data/test/a/a_test_000.png", "../../elsewhere.png", "data/train/../test/x.png"])
+def test_split_manifest_rows_outside_their_split_are_refused(tmp_path, image):
+    from augment.io_utils import sha256_bytes
+
+    ws = make_image_workspace(tmp_path / "ws", ("a", "b"), counts={"train": 2, "val": 1, "test": 1})
+    lines = (ws.root / "splits.csv").read_text().splitlines()
+    i = next(k for k, ln in enumerate(lines) if ",train," in ln)
+    lines[i] = ",".join([image] + lines[i].split(",")[1:])   # a "train" row naming another file
+    text = "\n".join(lines) + "\n"
+    (ws.root / "splits.csv").write_text(text)
+    cfg = json.loads((ws.root / "augment.json").read_text())
+    cfg["splits"]["sha256"] = sha256_bytes(text.encode())  # as if both files were edited together
+    (ws.root / "augment.json").write_text(json.dumps(cfg))
+    with pytest.raises(UserError, match=f"line {i + 1} is malformed"):
+        Workspace.load(ws.root).rows()
