@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -114,18 +115,46 @@ def test_without_fakes_says_to_generate(tmp_path):
     assert result.exit_code == 2 and "run `augment generate` first" in result.output
 
 
-def test_generate_with_novelty_flag_measures_pixels_and_features(tmp_path):
-    # few images: the default feature extractor (EfficientNet-Lite0 at 224 px) is slow on CPU
+def _truth(fakes: np.ndarray, reals: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Nearest real (index, Euclidean distance) of each fake and the median leave-one-out real-to-real distance,
+    by scipy."""
+    from scipy.spatial.distance import cdist
+
+    d = cdist(fakes, reals)
+    rr = cdist(reals, reals)
+    np.fill_diagonal(rr, np.inf)
+    return d.argmin(1), d.min(1), float(np.median(rr.min(1)))
+
+
+def test_generate_with_novelty_flag_measures_pixels_and_features(tmp_path, monkeypatch):
+    from stylegan_ada.metrics import get_feature_extractor
+
+    ext = get_feature_extractor("auto")  # what --novelty uses: the offline EfficientNet-Lite0 here
+    monkeypatch.setattr(type(ext), "input_resolution", 64)  # the same network on smaller inputs: faster on CPU
     ws = trained_workspace(tmp_path / "ws", ("a", "b"), trained=("a",), counts={"train": 3, "val": 1, "test": 1})
     result = CliRunner().invoke(cli, ["generate", "-w", str(ws.root), "--n", "2", "--novelty", "-q"])
     assert result.exit_code == 0, result.output
     assert "novelty: 2 fakes of 1 class(es) checked against 4 real train/val images" in result.output
     summary = json.loads((ws.synthetic_dir / "_novelty" / "novelty.json").read_text())
     a = summary["classes"]["a"]
-    assert summary["extractor"] != "none" and a["fakes"] == 2 and a["reals"] == 4
-    assert a["feature"]["fake_to_nearest_real"]["min"] > 0 and a["feature"]["yardstick_median_real_to_real"] > 0
+    assert summary["extractor"] == ext.name and a["fakes"] == 2 and a["reals"] == 4
     with open(ws.synthetic_dir / "_novelty" / "novelty.csv", newline="") as f:
-        assert all(row["feature_nearest_real"].startswith("data/") for row in csv.DictReader(f))
+        rows = list(csv.DictReader(f))
+    # the truth: the PNGs on disk, the extractor run here, scipy's distances
+    reals = ws.images(("train", "val"), "a")
+    fake_gray = np.stack([gray(ws.synthetic_dir / r["file"]) for r in rows]).astype(np.float64)
+    real_gray = np.stack([gray(p) for p in reals]).astype(np.float64)
+    as_rgb = lambda g: torch.from_numpy(g.astype(np.uint8))[:, None].repeat(1, 3, 1, 1)  # noqa: E731
+    spaces = {"pixel": (fake_gray.reshape(2, -1) / (255 * RES), real_gray.reshape(4, -1) / (255 * RES)),
+              "feature": (ext(as_rgb(fake_gray)).numpy().astype(np.float64),
+                          ext(as_rgb(real_gray)).numpy().astype(np.float64))}
+    for name, (f, r) in spaces.items():
+        idx, dist, yardstick = _truth(f, r)
+        assert a[name]["yardstick_median_real_to_real"] == pytest.approx(yardstick, rel=1e-4), name
+        for row, i, d in zip(rows, idx, dist):
+            assert row[f"{name}_nearest_real"] == reals[i].relative_to(ws.root).as_posix(), name
+            assert float(row[f"{name}_distance"]) == pytest.approx(d, rel=1e-4), name
+            assert float(row[f"{name}_ratio"]) == pytest.approx(d / yardstick, rel=1e-4), name
 
 
 def test_never_replaces_a_novelty_folder_it_did_not_write_nor_writes_into_a_workspace(ws):
