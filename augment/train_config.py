@@ -36,7 +36,8 @@ RESULT_ARGS = ("extra_images", "defaults", "batch", "batch_gpu", "gamma", "mirro
 # TrainArgs field -> the TrainingOptions field it sets (the options a user gives directly).
 TO_OPTION = {"kimg": "total_kimg", "batch": "batch", "batch_gpu": "batch_gpu", "gamma": "gamma", "mirror": "mirror",
              "aug": "aug", "augpipe": "augpipe", "target": "ada_target", "p": "augment_p", "snap": "snap",
-             "tick_kimg": "kimg_per_tick", "metrics": "metrics", "seed": "seed", "keep": "keep"}
+             "tick_kimg": "kimg_per_tick", "metrics": "metrics", "seed": "seed", "keep": "keep",
+             "precision": "precision", "channels_last": "channels_last"}
 OPTION_NAMES = {"cls": "--class", "from_": "--from", "extra_images": "--extra-images", "batch_gpu": "--batch-gpu",
                 "tick_kimg": "--tick-kimg"}
 _OPTION_FLAGS = {**{opt: arg for arg, opt in TO_OPTION.items()}, "freeze_layers": "freezed", "image_snap": "snap"}
@@ -76,6 +77,8 @@ class TrainArgs:
     workers: int = 4
     device: str = "auto"
     keep: int | None = None
+    precision: str | None = None
+    channels_last: bool | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainArgs":

@@ -83,6 +83,10 @@ def _args_from_click(ctx: click.Context, values: dict[str, Any]) -> tuple[Any, d
 @click.option("--device", default=None, help="auto, cpu, cuda or cuda:N  [default: auto]")
 @click.option("--keep", type=int, default=None, help="Snapshot pairs kept (0 = all; the best-FID network is always "
                                                      "kept)  [default: 3]")
+@click.option("--precision", type=click.Choice(["fp32", "tf32", "fp16-top", "bf16"]), default=None,
+              help="Arithmetic on GPU (CPU: fp32, or bf16 autocast)  [default: fp16-top, the reference's]")
+@click.option("--channels-last/--no-channels-last", default=None,
+              help="Channels-last activations in the fp16 blocks (GPU)  [default: off]")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars")
 def train(**values: Any) -> None:
     """Train the GAN of one class (StyleGAN2-ADA) on its train+val images; safe to kill and --resume.

@@ -15,7 +15,9 @@ from typing import Any
 AUG_MODES = ("ada", "fixed", "noaug")
 METRICS = ("fid", "kid", "none")
 AUGPIPES = ("blit", "geom", "color", "bg", "bgc", "bgcf", "bgcfn", "bgcfnc")
-CHOICES: dict[str, tuple[str, ...]] = {"aug": AUG_MODES, "metrics": METRICS, "augpipe": AUGPIPES}
+PRECISIONS = ("fp32", "tf32", "fp16-top", "bf16")  # what each means: stylegan_ada/training/precision.py
+CHOICES: dict[str, tuple[str, ...]] = {"aug": AUG_MODES, "metrics": METRICS, "augpipe": AUGPIPES,
+                                       "precision": PRECISIONS}
 
 # field -> (low, high, integer, low exclusive). None-able fields (ema_rampup, *_reg_interval) skip None.
 INF = math.inf
@@ -130,6 +132,8 @@ class TrainingOptions:
     mirror: bool = False
     allow_tf32: bool = True
     cudnn_benchmark: bool = True
+    precision: str = "fp16-top"          # fp32 | tf32 | fp16-top | bf16 (stylegan_ada/training/precision.py)
+    channels_last: bool = False           # channels-last activations in the fp16 blocks
     extra: dict[str, Any] = field(default_factory=dict)  # free-form facts for the snapshot (class, workspace, ...)
 
     def __post_init__(self) -> None:

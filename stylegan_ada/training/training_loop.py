@@ -22,7 +22,7 @@ from typing import Any, Callable
 import torch
 
 from stylegan_ada.loss import StyleGAN2Loss
-from stylegan_ada.training import health
+from stylegan_ada.training import health, precision
 from stylegan_ada.training import run_dir as rd
 from stylegan_ada.training.control import FaultPlan, StopRequest
 from stylegan_ada.training.data import ImageSet, SampleOrder
@@ -91,7 +91,7 @@ class Trainer:
         self.loss = StyleGAN2Loss(self.G, self.D, self.augment_pipe, r1_gamma=options.gamma,
                                   style_mixing_prob=options.style_mixing_prob, pl_weight=options.pl_weight,
                                   pl_batch_shrink=options.pl_batch_shrink, pl_decay=options.pl_decay,
-                                  force_fp32=device.type != "cuda", report=self._report)
+                                  force_fp32=precision.force_fp32(options.precision, device), report=self._report)
         self.phases = build_phases(self.G, self.D, options)
         self.ema = EmaUpdater(self.G, self.G_ema)
         self.progress = Progress()
@@ -104,8 +104,9 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.set_device(self.device)
             torch.backends.cudnn.benchmark = self.opts.cudnn_benchmark
-            torch.backends.cuda.matmul.allow_tf32 = self.opts.allow_tf32
-            torch.backends.cudnn.allow_tf32 = self.opts.allow_tf32
+            tf32 = precision.allow_tf32(self.opts.precision, self.opts.allow_tf32)
+            torch.backends.cuda.matmul.allow_tf32 = tf32
+            torch.backends.cudnn.allow_tf32 = tf32
 
     def _build_networks(self) -> None:
         from stylegan_ada.networks import Discriminator, Generator
@@ -116,6 +117,7 @@ class Trainer:
         self.D = Discriminator(**o.D_kwargs).train().requires_grad_(False).to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval()
         self.nets = {"G": self.G, "D": self.D, "G_ema": self.G_ema}
+        precision.use_channels_last(self.nets.values(), o.channels_last)
         if self.G.c_dim != self.data.c_dim:
             raise TrainingError(f"the generator has c_dim {self.G.c_dim} but the data has {self.data.c_dim} labels")
         self.augment_pipe = None
@@ -252,8 +254,9 @@ class Trainer:
                 if earlier:
                     for p in params:
                         p.grad = None
-                self.loss.accumulate_gradients(phase.name, real_img[r], real_c[r], gen_z, gen_c,
-                                               gain=phase.interval / self.rounds)
+                with precision.autocast(o.precision, self.device):
+                    self.loss.accumulate_gradients(phase.name, real_img[r], real_c[r], gen_z, gen_c,
+                                                   gain=phase.interval / self.rounds)
                 if earlier:
                     for p, g in zip(params, earlier):
                         if g is not None:
