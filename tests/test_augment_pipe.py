@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import torch
@@ -190,15 +189,3 @@ def test_r1_style_double_backward_reaches_discriminator_weights():
     penalty.backward()
     weights = [disc[0].weight, disc[3].weight]  # biases do not change d(logits)/d(images)
     assert all(w.grad is not None and torch.isfinite(w.grad).all() and w.grad.abs().sum() > 0 for w in weights)
-
-
-def test_cpu_fast_on_small_batches():
-    pipe = make_augment_pipe("bgc", p=0.6)
-    x = torch.randn(8, 3, 32, 32, requires_grad=True)
-    pipe(x).sum().backward()  # warm-up
-    timings = []
-    for _ in range(5):  # CPU seconds of this process: robust to other jobs sharing the machine
-        start = time.process_time()
-        pipe(x).square().mean().backward()
-        timings.append(time.process_time() - start)
-    assert min(timings) < 0.4, f"forward+backward of 8x32x32 took {min(timings):.3f} CPU s"  # ~0.08 s measured

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import numpy as np
 import soundfile as sf
@@ -40,14 +39,11 @@ def test_classes_differ_in_loudness_and_tempo():
 def test_demo_command_end_to_end_matches_fixture(tmp_path, demo_workspace):
     assert [name for name, _ in STEPS][:2] == ["synthesize audio", "prepare"] and len(STEPS) == 5
     ws_dir = tmp_path / "demo"
-    t0 = time.time()
     cmd = [sys.executable, "-m", "augment", "demo", "--workspace", str(ws_dir)]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
-    seconds = time.time() - t0
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=400)  # ~50 s idle: docs/benchmarks.md
     assert r.returncode == 0, r.stderr
     assert "== demo step 2/" in r.stdout and "prepared demo: 64 clips, 4 classes (train 36, val 12, test 16)" in \
         r.stdout and "happy      9      3      4     16" in r.stdout
-    assert seconds < 240  # about 50 s on an idle 2-core machine; the whole `make demo` budget is 10 min
     # the later steps ran on what the earlier ones wrote: a tiny GAN per class, fakes, three classifier runs
     assert "generated 400 images for 4 class(es)" in r.stdout
     for train in ("real", "synthetic", "real+synthetic"):
