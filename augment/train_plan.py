@@ -90,12 +90,17 @@ def plan_new(ws: Workspace, args: tc.TrainArgs) -> TrainPlan:
 
 def _stored_config(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "config.json"
+    from stylegan_ada.training.run_dir import run_config_problem
+
     try:
         record = read_json(path)
-        record["config"]["args"], record["config"]["training"]  # noqa: B018 - presence check
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError):
         raise UserError(f"cannot resume {run_dir}: its config.json is missing or damaged; start a new run "
                         "(without --resume)") from None
+    problem = run_config_problem(record)
+    if problem:
+        raise UserError(f"cannot resume {run_dir}: its config.json is damaged ({problem}); restore it or start a "
+                        "new run (without --resume)")
     return record
 
 
@@ -112,7 +117,7 @@ def plan_resume(ws: Workspace, raw: tc.TrainArgs, given: dict[str, Any], force: 
 
     Changing the networks is refused; changing anything else that affects the result needs ``force``.
     """
-    from stylegan_ada.training.run_dir import latest_run, state_tags
+    from stylegan_ada.training.run_dir import has_snapshots, latest_run
 
     root = ti.runs_root(ws, raw)
     run_dir = latest_run(root)
@@ -148,8 +153,8 @@ def plan_resume(ws: Workspace, raw: tc.TrainArgs, given: dict[str, Any], force: 
     plan = TrainPlan(ws=ws, args=args, options=opts, runs_root=root, run_dir=run_dir, desc=run_dir.name,
                      images=paths, labels=labels, class_names=names, from_path=None, device=device,
                      data_hashes=hashes, resume=True)
-    if not state_tags(run_dir) and args.transfer:
-        try:  # no snapshot yet: the run restarts from the beginning, with its transfer source
+    if not has_snapshots(run_dir) and args.transfer:
+        try:  # no snapshot of any kind yet: the run restarts from the beginning, with its transfer source
             plan.from_path = ti.resolve_from(args)
         except UserError as exc:
             plan.init_missing = exc.format_message()

@@ -36,25 +36,14 @@ def copy_state_into(module: torch.nn.Module, state: Mapping[str, Any], *, what: 
 
     Names ending in one of ``keep`` may be absent from ``state`` (they keep their constructed value).
     """
+    from stylegan_ada.legacy.limits import check_state_shapes
+
     own = module.state_dict()
-    missing = [k for k in own if k not in state and not k.endswith(keep)]
-    unexpected = [k for k in state if k not in own]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)} (e.g. {', '.join(unexpected[:3])})")
-        raise error(f"{what}: stored tensors do not match the network built from its kwargs: {'; '.join(parts)}")
+    check_state_shapes(own, state, what=what, error=error, keep=keep)
     with torch.no_grad():
         for name, dst in own.items():
-            if name not in state:
-                continue
-            src = torch.as_tensor(state[name])
-            if tuple(src.shape) != tuple(dst.shape):
-                raise error(f"{what}: tensor {name} has shape {tuple(src.shape)}, the network expects "
-                            f"{tuple(dst.shape)}")
-            dst.copy_(src)
+            if name in state:
+                dst.copy_(torch.as_tensor(state[name]))
 
 
 def finalize(module: torch.nn.Module | None, device: str | torch.device = "cpu") -> torch.nn.Module | None:
@@ -107,11 +96,28 @@ def _split_safetensors(data: bytes | memoryview) -> tuple[dict, memoryview]:
         raise SnapshotError("snapshot header is cut off or corrupt (truncated file?)")
     try:
         header = json.loads(bytes(view[8:8 + n]))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise SnapshotError(f"snapshot header is not valid JSON ({exc.__class__.__name__}); the file is corrupt")
+    _check_header(header)
+    return header, view[8 + n:]
+
+
+def _check_header(header: Any) -> None:
+    """The safetensors header schema: ``{name: {dtype, shape, data_offsets}, "__metadata__": {str: str}}``."""
     if not isinstance(header, dict):
         raise SnapshotError("snapshot header is not a JSON object; the file is corrupt")
-    return header, view[8 + n:]
+    for name, spec in header.items():
+        if name == "__metadata__":
+            if not isinstance(spec, dict) or not all(isinstance(v, str) for v in spec.values()):
+                raise SnapshotError("snapshot header field '__metadata__' is not a map of strings; the file is corrupt")
+            continue
+        ok = (isinstance(spec, dict) and isinstance(spec.get("dtype"), str) and isinstance(spec.get("shape"), list)
+              and isinstance(spec.get("data_offsets"), list) and len(spec["data_offsets"]) == 2
+              and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
+                      for v in [*spec["shape"], *spec["data_offsets"]]))
+        if not ok:
+            raise SnapshotError(f"snapshot header entry {name[:60]!r} is not a tensor spec (dtype, shape, "
+                                "data_offsets); the file is corrupt")
 
 
 def _header_digest(header: dict) -> str:
@@ -165,8 +171,8 @@ def _checked_metadata(data: bytes | memoryview) -> dict[str, str]:
     header, payload = _split_safetensors(data)
     meta = header.get("__metadata__") or {}
     if meta.get("format") != SNAPSHOT_FORMAT:
-        raise SnapshotError(f"not a {SNAPSHOT_FORMAT} file (format={meta.get('format')!r})")
-    ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+        raise SnapshotError(f"not a {SNAPSHOT_FORMAT} file (format={str(meta.get('format'))[:60]!r})")
+    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
     expected = max(ends, default=0)
     if len(payload) != expected:
         raise SnapshotError(f"tensor payload is {len(payload)} bytes, the header says {expected} (truncated file?)")
@@ -177,31 +183,60 @@ def _checked_metadata(data: bytes | memoryview) -> dict[str, str]:
     return meta
 
 
+# What each metadata field may hold once decoded (the checksums only prove the file is as written, not by whom).
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "G_kwargs": (dict, type(None)), "D_kwargs": (dict, type(None)), "has_G_ema": (bool,),
+    "augment_pipe": (dict, type(None)), "training_set_kwargs": (dict, type(None)), "extra": (dict, type(None)),
+}
+
+
 def _json_field(meta: Mapping[str, str], key: str) -> Any:
+    """A decoded metadata field, checked against :data:`_FIELD_TYPES` and the size/nesting limits."""
+    from stylegan_ada.legacy.limits import check_plain
+
     try:
-        return json.loads(meta.get(key, "null"))
-    except json.JSONDecodeError:
+        value = json.loads(meta.get(key, "null"))
+    except (json.JSONDecodeError, RecursionError):
         raise SnapshotError(f"metadata field {key!r} is not valid JSON (the file is corrupt)") from None
+    check_plain(value, f"metadata field {key!r}", SnapshotError)
+    types = _FIELD_TYPES.get(key)
+    if types is not None and not isinstance(value, types):
+        if key == "has_G_ema" and value is None:
+            return False
+        want = " or ".join("null" if t is type(None) else {dict: "an object", bool: "true/false"}[t] for t in types)
+        raise SnapshotError(f"metadata field {key!r} must be {want}, got {type(value).__name__}")
+    return value
 
 
-def _build(kind: str, kwargs: dict) -> torch.nn.Module:
+def _build(kind: str, kwargs: dict, state: Mapping[str, torch.Tensor], budget: int) -> torch.nn.Module:
     from stylegan_ada import networks
+    from stylegan_ada.legacy.limits import build_bounded
 
     cls = networks.Generator if kind.startswith("G") else networks.Discriminator
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError, AssertionError) as exc:
-        raise SnapshotError(f"cannot rebuild {kind} from its recorded kwargs: {exc}") from exc
+    module, state = build_bounded(cls, kwargs, what=kind, budget=budget, error=SnapshotError, state=state)
+    copy_state_into(module, state, what=kind, error=SnapshotError)
+    return module
 
 
 def _build_augment_pipe(record: dict | None) -> torch.nn.Module | None:
     if record is None:
         return None
-    from stylegan_ada.augment_pipe import AugmentPipe
+    import math
 
-    pipe = AugmentPipe(**record["kwargs"])
+    from stylegan_ada.augment_pipe import AugmentPipe
+    from stylegan_ada.legacy.limits import BUILD_ERRORS
+
+    kwargs, p = record.get("kwargs"), record.get("p")
+    if set(record) != {"kwargs", "p"} or not isinstance(kwargs, dict) or isinstance(p, bool) \
+            or not isinstance(p, (int, float)) or not math.isfinite(p) or p < 0:
+        raise SnapshotError("metadata field 'augment_pipe' must be {\"kwargs\": {...}, \"p\": a number >= 0}")
+    try:
+        pipe = AugmentPipe(**kwargs)
+    except BUILD_ERRORS as exc:
+        raise SnapshotError(f"metadata field 'augment_pipe': cannot build the pipe from its kwargs "
+                            f"({type(exc).__name__})") from None
     with torch.no_grad():
-        pipe.p.copy_(torch.as_tensor(float(record["p"])))
+        pipe.p.copy_(torch.as_tensor(float(p)))
     return pipe
 
 
@@ -213,26 +248,22 @@ def load_snapshot_bytes(data: bytes | memoryview, device: str | torch.device = "
 
     try:
         meta = _checked_metadata(data)
+        fields = {key: _json_field(meta, key) for key in _FIELD_TYPES}
         tensors = st_load(bytes(data))
+        kwargs = {"G": fields["G_kwargs"], "D": fields["D_kwargs"]}
+        kwargs["G_ema"] = kwargs["G"] if fields["has_G_ema"] else None
+        out: dict[str, Any] = {}
+        for key in NETWORK_KEYS:
+            prefix = key + "."
+            state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+            out[key] = None if kwargs[key] is None else finalize(_build(key, kwargs[key], state, len(data)), device)
+        out["augment_pipe"] = finalize(_build_augment_pipe(fields["augment_pipe"]), device)
     except SnapshotError as exc:
         raise SnapshotError(f"{source}: {exc}") from None
     except SafetensorError as exc:
         raise SnapshotError(f"{source}: unreadable safetensors data ({exc})") from None
-    kwargs = {"G": _json_field(meta, "G_kwargs"), "D": _json_field(meta, "D_kwargs")}
-    kwargs["G_ema"] = kwargs["G"] if _json_field(meta, "has_G_ema") else None
-    out: dict[str, Any] = {}
-    for key in NETWORK_KEYS:
-        if kwargs[key] is None:
-            out[key] = None
-            continue
-        module = _build(key, kwargs[key])
-        prefix = key + "."
-        state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-        copy_state_into(module, state, what=f"{source}: {key}", error=SnapshotError)
-        out[key] = finalize(module, device)
-    out["augment_pipe"] = finalize(_build_augment_pipe(_json_field(meta, "augment_pipe")), device)
-    out["training_set_kwargs"] = _json_field(meta, "training_set_kwargs")
-    out["extra"] = _json_field(meta, "extra") or {}
+    out["training_set_kwargs"] = fields["training_set_kwargs"]
+    out["extra"] = fields["extra"] or {}
     return out
 
 

@@ -79,12 +79,21 @@ def test_run_numbering(tmp_path):
     assert rd.latest_run(tmp_path / "none") is None
 
 
+def full_state(cur_nimg: int) -> dict:
+    """Everything a resumable training state holds (as the training loop writes it), small."""
+    from stylegan_ada.training.snapshots import Progress
+
+    opt = _state()["G_opt"]
+    return dict(Progress(cur_nimg=cur_nimg).to_state(), G_opt=opt, D_opt=opt, pl_mean=torch.tensor(0.0),
+                ada=None, augment_p=None)
+
+
 def _fake_pair(run_dir, tag):
     from stylegan_ada.training.snapshots import save_state
 
     net = rd.network_path(run_dir, tag)
     net.write_bytes(f"weights {tag}".encode())  # find_resume_point checks the sha256 the state records
-    save_state(run_dir, tag, net, {"cur_nimg": rd.tag_nimg(tag)})
+    save_state(run_dir, tag, net, full_state(rd.tag_nimg(tag)))
 
 
 def test_resume_point_skips_damaged_pairs_with_a_warning(tmp_path):

@@ -52,8 +52,10 @@ def _child_main(argv: list[str], env: dict[str, str], out_path: str) -> None:
     import torch
 
     torch.set_num_threads(1)
-    if env.get("TEST_ENOSPC_AT_SNAPSHOT"):
-        _fail_snapshot_writes(int(env["TEST_ENOSPC_AT_SNAPSHOT"]))
+    if env.get("TEST_ENOSPC_AT_SNAPSHOT"):  # the network file of snapshot N fails (a pair per snapshot)
+        _fail_snapshot_writes(2 * int(env["TEST_ENOSPC_AT_SNAPSHOT"]) - 1)
+    if env.get("TEST_ENOSPC_AT_FILE"):      # the N-th snapshot file fails (even N: a training state)
+        _fail_snapshot_writes(int(env["TEST_ENOSPC_AT_FILE"]))
     sys.argv = ["augment", *argv]
     from augment.cli import main
 
@@ -75,7 +77,7 @@ def _fail_snapshot_writes(first_failing: int) -> None:
         if name.startswith((".network-snapshot-", ".training-state-")):
             if name not in seen:
                 seen.append(name)
-            if len(seen) >= 2 * first_failing - 1:  # a pair per snapshot: network first
+            if len(seen) >= first_failing:
                 raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(fd, data)
 

@@ -47,9 +47,14 @@ def load_network_pkl(path_or_file: str | os.PathLike | BinaryIO) -> dict[str, An
         raise NetworkLoadError(f"{source} is neither one of our snapshots nor a network pickle")
     try:
         raw = restricted_load(io.BytesIO(data))
-        result = convert_tf_pickle(raw) if is_tf_pickle(raw) else convert_reference_snapshot(raw)
+        # Memory is bounded by the file: no network may need more bytes than the file holds.
+        result = convert_tf_pickle(raw, len(data)) if is_tf_pickle(raw) else convert_reference_snapshot(raw, len(data))
     except NetworkLoadError as exc:
         raise type(exc)(f"{source}: {exc}") from None
+    except (TypeError, ValueError, AttributeError, KeyError, IndexError, RecursionError) as exc:
+        # Structures the checks above did not foresee: still one line, still a load error.
+        raise NetworkLoadError(f"{source}: malformed network pickle ({type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
     for key in ("G", "D", "G_ema", "augment_pipe"):
         result[key] = finalize(result[key])
     return {key: result.get(key) for key in RESULT_KEYS}

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from stylegan_ada.checkpoint import NetworkLoadError, copy_state_into
+from stylegan_ada.legacy.limits import build_bounded, check_plain
 from stylegan_ada.legacy.unpickler import TFNetworkState
 
 _IGNORED_G = ("truncation_psi", "truncation_cutoff", "style_mixing_prob", "structure")
@@ -41,11 +42,26 @@ class _KwargReader:
 
 
 def _check_version(net: Any, what: str) -> None:
+    """The parts of a TF network state the converter reads have the expected types."""
     if not isinstance(net, TFNetworkState) or not hasattr(net, "state"):
         raise NetworkLoadError(f"TF pickle: {what} is not a dnnlib.tflib.network.Network state")
-    if int(net.version) < 4:
-        raise NetworkLoadError(f"TF pickle: {what} has network version {net.version}; only version 4 or newer "
+    version = net.state.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise NetworkLoadError(f"TF pickle: {what} has no integer network version (got {type(version).__name__})")
+    if version < 4:
+        raise NetworkLoadError(f"TF pickle: {what} has network version {version}; only version 4 or newer "
                                "(StyleGAN2 and later) can be converted")
+    static = net.state.get("static_kwargs")
+    if not isinstance(static, dict):
+        raise NetworkLoadError(f"TF pickle: {what} static_kwargs is a {type(static).__name__}, not a dict")
+    check_plain(static, f"TF {what} static_kwargs", NetworkLoadError)
+
+
+def _kwargs_from_tf(read: Callable[[TFNetworkState], dict], net: TFNetworkState, what: str) -> dict:
+    try:
+        return read(net)
+    except (TypeError, ValueError) as exc:
+        raise NetworkLoadError(f"TF {what}: a static kwarg has the wrong type ({exc})") from None
 
 
 def generator_kwargs(net: TFNetworkState) -> dict:
@@ -88,17 +104,39 @@ def discriminator_kwargs(net: TFNetworkState) -> dict:
     return kwargs
 
 
+def _variables(node: TFNetworkState, where: str) -> list[tuple[str, np.ndarray]]:
+    variables = node.state.get("variables")
+    if not isinstance(variables, (list, tuple)):
+        raise NetworkLoadError(f"TF network {where or 'state'}: variables is a {type(variables).__name__}, not a list")
+    for item in variables:
+        if not (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str)
+                and isinstance(item[1], np.ndarray) and item[1].dtype.kind in "fiub"):
+            raise NetworkLoadError(f"TF network {where or 'state'}: a variable is not a (name, numeric array) pair")
+    return list(variables)
+
+
 def collect_tf_params(net: TFNetworkState) -> dict[str, np.ndarray]:
-    """All variables of a TF network and its components, named ``component/.../variable``."""
+    """All variables of a TF network and its components, named ``component/.../variable``.
+
+    Iterative, each component visited once: shared or looping components are refused (linear in the file).
+    """
     out: dict[str, np.ndarray] = {}
-
-    def visit(prefix: str, node: Any) -> None:
-        for name, value in node.variables:
-            out[prefix + name] = np.asarray(value)
-        for name, child in node.components.items():
-            visit(f"{prefix}{name}/", child)
-
-    visit("", net)
+    seen: set[int] = set()
+    todo: list[tuple[str, Any]] = [("", net)]
+    while todo:
+        prefix, node = todo.pop()
+        if not isinstance(node, TFNetworkState) or not hasattr(node, "state"):
+            raise NetworkLoadError(f"TF component {prefix.rstrip('/')} is not a network state")
+        if id(node) in seen:
+            raise NetworkLoadError(f"TF component {prefix.rstrip('/') or 'the top'} is reached twice (shared or "
+                                   "looping components)")
+        seen.add(id(node))
+        for name, value in _variables(node, prefix):
+            out[prefix + name] = value
+        components = node.state.get("components") or {}
+        if not isinstance(components, dict) or not all(isinstance(k, str) for k in components):
+            raise NetworkLoadError(f"TF network {prefix or 'state'}: components is not a dict of names")
+        todo.extend((f"{prefix}{name}/", child) for name, child in components.items())
     return out
 
 
@@ -185,38 +223,45 @@ def convert_state(params: dict[str, np.ndarray], names: list[str], what: str) ->
     """Our state dict (every name except the fixed ``resample_filter`` buffers) from TF variables."""
     value_of: Callable[[_Params, str], np.ndarray] = _generator_value if what == "generator" else _discriminator_value
     p = _Params(params, what)
-    return {n: np.array(value_of(p, n), dtype=np.float32, order="C") for n in names
-            if not n.endswith("resample_filter")}
+    out = {}
+    for n in names:
+        if n.endswith("resample_filter"):
+            continue
+        try:
+            out[n] = np.array(value_of(p, n), dtype=np.float32, order="C")
+        except (ValueError, IndexError, TypeError) as exc:
+            raise NetworkLoadError(f"TF {what}: the variable for {n} has the wrong shape ({exc})") from None
+    return out
 
 
-def generator_from_tf(net: Any, what: str = "generator") -> torch.nn.Module:
-    """Build our Generator from a TF generator state and copy the converted variables in."""
-    from stylegan_ada.networks import Generator
+def _from_tf(net: Any, what: str, kind: str, budget: int) -> torch.nn.Module:
+    from stylegan_ada.networks import Discriminator, Generator
 
     _check_version(net, what)
-    kwargs = generator_kwargs(net)
+    if kind == "generator":
+        factory, kwargs, lod = Generator, _kwargs_from_tf(generator_kwargs, net, what), "ToRGB"
+    else:
+        factory, kwargs, lod = Discriminator, _kwargs_from_tf(discriminator_kwargs, net, what), "FromRGB"
     params = collect_tf_params(net)
-    if _rename_lod_layers(params, "ToRGB", kwargs["img_resolution"]):
-        kwargs["synthesis_kwargs"]["architecture"] = "orig"
-    G = Generator(**kwargs)
-    state = convert_state(params, list(G.state_dict()), "generator")
-    copy_state_into(G, state, what=f"TF {what}", keep=("resample_filter",))
-    return G
+    if isinstance(kwargs["img_resolution"], int) and _rename_lod_layers(params, lod, kwargs["img_resolution"]):
+        (kwargs["synthesis_kwargs"] if kind == "generator" else kwargs)["architecture"] = "orig"
+    module, state = build_bounded(factory, kwargs, what=f"TF {what}", budget=budget, error=NetworkLoadError,
+                                  state=lambda names: convert_state(params, names, kind), keep=("resample_filter",))
+    copy_state_into(module, state, what=f"TF {what}", keep=("resample_filter",))
+    return module
 
 
-def discriminator_from_tf(net: Any, what: str = "discriminator") -> torch.nn.Module:
+def generator_from_tf(net: Any, what: str = "generator", budget: int = 1 << 30) -> torch.nn.Module:
+    """Build our Generator from a TF generator state and copy the converted variables in.
+
+    ``budget``: the file's size in bytes; a network needing more memory is refused before it is allocated.
+    """
+    return _from_tf(net, what, "generator", budget)
+
+
+def discriminator_from_tf(net: Any, what: str = "discriminator", budget: int = 1 << 30) -> torch.nn.Module:
     """Build our Discriminator from a TF discriminator state and copy the converted variables in."""
-    from stylegan_ada.networks import Discriminator
-
-    _check_version(net, what)
-    kwargs = discriminator_kwargs(net)
-    params = collect_tf_params(net)
-    if _rename_lod_layers(params, "FromRGB", kwargs["img_resolution"]):
-        kwargs["architecture"] = "orig"
-    D = Discriminator(**kwargs)
-    state = convert_state(params, list(D.state_dict()), "discriminator")
-    copy_state_into(D, state, what=f"TF {what}", keep=("resample_filter",))
-    return D
+    return _from_tf(net, what, "discriminator", budget)
 
 
 def is_tf_pickle(data: Any) -> bool:
@@ -224,10 +269,11 @@ def is_tf_pickle(data: Any) -> bool:
         isinstance(data, tuple) and len(data) == 3 and all(isinstance(n, TFNetworkState) for n in data))
 
 
-def convert_tf_pickle(data: Any) -> dict[str, Any]:
+def convert_tf_pickle(data: Any, budget: int) -> dict[str, Any]:
     """(G, D, Gs) -> dict(G, D, G_ema, augment_pipe=None, training_set_kwargs=None); a lone Gs -> G_ema only."""
     if isinstance(data, TFNetworkState):
-        return dict(G=None, D=None, G_ema=generator_from_tf(data, "Gs"), augment_pipe=None, training_set_kwargs=None)
+        return dict(G=None, D=None, G_ema=generator_from_tf(data, "Gs", budget), augment_pipe=None,
+                    training_set_kwargs=None)
     tf_G, tf_D, tf_Gs = data
-    return dict(G=generator_from_tf(tf_G, "G"), D=discriminator_from_tf(tf_D, "D"),
-                G_ema=generator_from_tf(tf_Gs, "Gs"), augment_pipe=None, training_set_kwargs=None)
+    return dict(G=generator_from_tf(tf_G, "G", budget), D=discriminator_from_tf(tf_D, "D", budget),
+                G_ema=generator_from_tf(tf_Gs, "Gs", budget), augment_pipe=None, training_set_kwargs=None)

@@ -237,5 +237,5 @@ def restricted_load(file: Any) -> Any:
     except NetworkLoadError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            UnicodeDecodeError, OverflowError, MemoryError) as exc:
+            UnicodeDecodeError, OverflowError, MemoryError, RecursionError) as exc:
         raise NetworkLoadError(f"not a readable network pickle ({type(exc).__name__}: {exc})") from None

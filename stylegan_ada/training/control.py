@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ class StopRequest:
             os.kill(os.getpid(), signum)
             return
         self.signal = signum
+        # os.write, not print: a handler may run in the middle of another write to stderr (progress bars).
+        os.write(2, b"\nstopping after this minibatch with a final snapshot (signal again to abort at once)\n")
 
     def install(self) -> "StopRequest":
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -93,8 +96,9 @@ class RunLockedError(RuntimeError):
 
 class FaultPlan:
     """Test hook: ``STYLEGAN_ADA_FAULT="step=37"`` SIGKILLs the process before step 37 runs;
-    ``"snapshot=2"`` SIGKILLs it while writing the 2nd snapshot of this process (network written, state not yet).
-    Several points: ``"step=5,snapshot=1"``. Unset in normal use."""
+    ``"snapshot=2"`` SIGKILLs it while writing the 2nd snapshot of this process (network written, state not yet);
+    ``"stall=2"`` blocks there instead (for 10 minutes, announced on stderr), so a test can signal a process that is
+    busy writing a snapshot. Several points: ``"step=5,snapshot=1"``. Unset in normal use."""
 
     def __init__(self, spec: str | None = None):
         spec = os.environ.get(FAULT_ENV, "") if spec is None else spec
@@ -112,6 +116,9 @@ class FaultPlan:
         self._snapshots += 1
         if self._snapshots in self.points.get("snapshot", ()):
             self._die()
+        if self._snapshots in self.points.get("stall", ()):
+            os.write(2, b"fault: stalling in a snapshot\n")
+            time.sleep(600)
 
     @staticmethod
     def _die() -> None:

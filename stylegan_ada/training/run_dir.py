@@ -121,13 +121,14 @@ def find_resume_point(run_dir: Path, warn: Callable[[str], None]) -> tuple[Resum
 
     Each problem is also passed to ``warn`` (one line each).
     """
-    from stylegan_ada.training.state import TrainingStateError, load_training_state, verify_pair
+    from stylegan_ada.training.state import TrainingStateError, check_state, load_training_state, verify_pair
 
     problems: list[str] = []
     for tag in reversed(state_tags(run_dir)):
         spath, npath = state_path(run_dir, tag), network_path(run_dir, tag)
         try:
             state = load_training_state(spath)
+            check_state(state, spath.name)
             verify_pair(state, npath)
         except TrainingStateError as exc:
             problems.append(f"{spath.name}: {exc}")
@@ -162,3 +163,56 @@ def prune_snapshots(run_dir: Path, current: str, keep: int, protect: Iterable[st
             except OSError:
                 pass
     return removed
+
+
+def record_resume(run_dir: Path, info: dict) -> None:
+    """Add ``info`` (what this session resumed from) to the newest entry of config.json ``resumes``, if any."""
+    import json
+
+    from stylegan_ada.fileio import atomic_write_chunks
+
+    path = run_dir / CONFIG_NAME
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        entry = record["resumes"][-1]
+    except (OSError, ValueError, KeyError, IndexError, TypeError, RecursionError):
+        return  # no resume record to annotate (a library caller without config.json)
+    if not isinstance(entry, dict):
+        return
+    entry["resumed_from"] = info
+    atomic_write_chunks(path, [(json.dumps(record, indent=2) + "\n").encode("utf-8")])
+
+
+def has_snapshots(run_dir: Path) -> bool:
+    """True if the run has any network snapshot or training state (then a resume never starts from scratch)."""
+    return bool(state_tags(run_dir) or network_tags(run_dir))
+
+
+def run_config_problem(record: object) -> str | None:
+    """What is wrong with a run's config.json (parsed), naming the field; None when it has what a resume reads."""
+    if not isinstance(record, dict):
+        return "it is not a JSON object"
+    config = record.get("config")
+    if not isinstance(config, dict):
+        return "field 'config' is missing or not an object"
+    args, training = config.get("args"), config.get("training")
+    if not isinstance(args, dict):
+        return "field 'config.args' is missing or not an object"
+    for name, value in args.items():
+        items = value if isinstance(value, list) else [value]
+        if not all(v is None or isinstance(v, (str, int, float, bool)) for v in items):
+            return f"field 'config.args.{name}' holds a {type(value).__name__}, not a plain value"
+    if not isinstance(training, dict):
+        return "field 'config.training' is missing or not an object"
+    for name in ("G_kwargs", "D_kwargs"):
+        if not isinstance(training.get(name), dict):
+            return f"field 'config.training.{name}' is missing or not an object"
+    for name, nullable in (("ada_kimg", False), ("ema_rampup", True)):
+        value = training.get(name)
+        if not ((nullable and value is None) or (isinstance(value, (int, float)) and not isinstance(value, bool))):
+            return f"field 'config.training.{name}' must be a number{' or null' if nullable else ''}"
+    if not isinstance(record.get("data_hashes", {}), (dict, type(None))):
+        return "field 'data_hashes' is not an object"
+    if not isinstance(record.get("resumes", []), list):
+        return "field 'resumes' is not a list"
+    return None

@@ -1,9 +1,10 @@
 """Writing a snapshot pair (network + training state) and restoring a run from one."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -39,12 +40,52 @@ class Progress:
 
 
 def save_network(run_dir: Path, tag: str, *, nets: dict[str, torch.nn.Module],
-                 augment_pipe: torch.nn.Module | None, training_set_kwargs: dict, extra: dict) -> Path:
-    """The network half of a snapshot pair (written first)."""
-    from stylegan_ada.checkpoint import save_snapshot
+                 augment_pipe: torch.nn.Module | None, training_set_kwargs: dict, extra: dict,
+                 log: Callable[[str], None] = print) -> Path:
+    """The network half of a snapshot pair (written first).
 
-    return save_snapshot(rd.network_path(run_dir, tag), G=nets["G"], D=nets["D"], G_ema=nets["G_ema"],
-                         augment_pipe=augment_pipe, training_set_kwargs=training_set_kwargs, extra=extra)
+    A good network file already at this tag (left by an attempt killed before its training state) is never lost:
+    it is set aside while the new one is written, dropped if the replay wrote the very same weights (the normal,
+    bit-exact case), else kept as ``network-snapshot-<tag>.replaced-<n>.safetensors`` with a warning.
+    """
+    from stylegan_ada.checkpoint import read_snapshot_metadata, save_snapshot, verify_snapshot
+
+    path = rd.network_path(run_dir, tag)
+    aside = None
+    if path.is_file() and verify_snapshot(path):
+        aside = _free_name(path)
+        os.replace(path, aside)
+    try:
+        save_snapshot(path, G=nets["G"], D=nets["D"], G_ema=nets["G_ema"], augment_pipe=augment_pipe,
+                      training_set_kwargs=training_set_kwargs, extra=extra)
+    except BaseException:
+        if aside is not None:
+            os.replace(aside, path)
+        raise
+    if aside is not None:
+        old = read_snapshot_metadata(aside)["payload_sha256"]
+        if old == read_snapshot_metadata(path)["payload_sha256"]:
+            aside.unlink()
+        else:
+            log(f"warning: {path.name} already existed with other weights (an interrupted attempt, replayed "
+                f"differently); kept it as {aside.name}")
+    return path
+
+
+def _free_name(path: Path) -> Path:
+    n = 1
+    while True:
+        candidate = path.with_name(path.name.replace(".safetensors", f".replaced-{n}.safetensors"))
+        if not candidate.exists():
+            return candidate
+        n += 1
+
+
+def discard_network(path: Path | None) -> None:
+    """Remove the network half of a pair whose training state could not be written (e.g. a full disk): it is not a
+    resume point, and leaving it would make the retry fail on the same full disk."""
+    if path is not None:
+        path.unlink(missing_ok=True)
 
 
 def save_state(run_dir: Path, tag: str, network_path: Path, state: dict[str, Any]) -> Path:
@@ -76,3 +117,45 @@ def load_networks_into(network_path: Path, nets: dict[str, torch.nn.Module],
 def restore_rng_from(state: dict[str, Any]) -> None:
     if "rng" in state:
         restore_rng(state["rng"])
+
+
+def progress_from_network(network_path: Path, extra: dict[str, Any], run_dir: Path) -> Progress:
+    """Counters for continuing from a network snapshot alone (no usable training state): from its recorded
+    ``extra`` and the run's stats.jsonl (wall time, metric history up to it)."""
+    from stylegan_ada.training.stats import read_jsonl
+
+    counters = {k: extra.get(k) for k in ("cur_nimg", "tick", "batch_idx")}
+    bad = [k for k, v in counters.items() if isinstance(v, bool) or not isinstance(v, int) or v < 0]
+    if bad:
+        raise TrainingStateError(f"{network_path.name} does not record its {bad[0]!r}; cannot continue from it")
+    cur = counters["cur_nimg"]
+    records = [r for r in read_jsonl(run_dir / rd.STATS_NAME) if isinstance(r, dict)
+               and isinstance(r.get("cur_nimg"), int) and r["cur_nimg"] <= cur]
+    history = [r["metrics"] for r in records if isinstance(r.get("metrics"), dict)]
+    wall = next((r.get("total_sec") for r in reversed(records) if r.get("snapshot") == network_path.name), 0.0)
+    return Progress(cur_nimg=cur, cur_tick=counters["tick"], batch_idx=counters["batch_idx"], tick_start_nimg=cur,
+                    data_pos=cur, last_snapshot_nimg=cur,
+                    wall_seconds=float(wall) if isinstance(wall, (int, float)) else 0.0, metric_history=history)
+
+
+def continue_from_network(run_dir: Path, nets: dict[str, torch.nn.Module], augment_pipe: torch.nn.Module | None,
+                          problems: list[str], log: Callable[[str], None]) -> tuple[str, Progress] | None:
+    """The resume of last resort: no snapshot pair is usable, but a good network snapshot exists.
+
+    Loads G, D, G_ema and ADA p from the newest network snapshot that verifies, with fresh optimizer state, and
+    says so in one loud line. Returns (tag, progress), or None when the run has no good network snapshot either.
+    """
+    from stylegan_ada.checkpoint import verify_snapshot
+
+    for tag in reversed(rd.network_tags(run_dir)):
+        path = rd.network_path(run_dir, tag)
+        if not verify_snapshot(path):
+            log(f"warning: network snapshot {tag} is damaged too; trying the previous one")
+            continue
+        extra = load_networks_into(path, nets, augment_pipe)
+        progress = progress_from_network(path, extra, run_dir)
+        log(f"warning: no usable training state in {run_dir.name} ({len(problems)} unusable); continuing from "
+            f"network snapshot {tag} ({progress.cur_nimg / 1000:.3f} kimg: weights and ADA p) with FRESH optimizer "
+            "state -- not bit-identical to an uninterrupted run")
+        return tag, progress
+    return None

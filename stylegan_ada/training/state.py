@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -108,6 +109,75 @@ def load_training_state(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise TrainingStateError(f"{p.name} payload is not a dict (corrupt file)")
     return state
+
+
+# ------------------------------------------------------------------------------------------------------ schema
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _is_tensor(dtype: torch.dtype | None = None) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, torch.Tensor) and (dtype is None or v.dtype == dtype)
+
+
+def _is_opt(v: Any) -> bool:
+    return isinstance(v, dict) and isinstance(v.get("state"), dict) and isinstance(v.get("param_groups"), list) \
+        and all(isinstance(g, dict) for g in v["param_groups"])
+
+
+def _is_ada(v: Any) -> bool:
+    return v is None or (isinstance(v, dict) and all(_is_int(v.get(k)) for k in ("count", "minibatches", "adjustments"))
+                         and _is_number(v.get("sign_sum")) and (v.get("r_t") is None or _is_number(v.get("r_t"))))
+
+
+def _is_rng(v: Any) -> bool:
+    if not isinstance(v, dict) or not _is_tensor(torch.uint8)(v.get("torch_cpu")):
+        return False
+    n, p = v.get("numpy"), v.get("python")
+    return (isinstance(v.get("torch_cuda", []), list) and isinstance(n, dict) and isinstance(p, dict)
+            and _is_tensor(torch.int64)(n.get("keys")) and n["keys"].numel() == 624 and _is_int(n.get("pos"))
+            and _is_int(n.get("has_gauss")) and _is_number(n.get("cached_gaussian"))
+            and _is_int(p.get("version")) and _is_tensor(torch.int64)(p.get("state"))
+            and (p.get("gauss") is None or _is_number(p.get("gauss"))))
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda v: v is None or check(v)
+
+
+# What a resumable state holds (written by the training loop and :func:`snapshots.save_state`), with the expected
+# form of each value, so a damaged or hand-edited file is refused with the field named, not a TypeError later.
+STATE_SCHEMA: dict[str, tuple[Callable[[Any], bool], str]] = {
+    **{k: (_is_int, "an integer >= 0") for k in ("cur_nimg", "cur_tick", "batch_idx", "tick_start_nimg", "data_pos")},
+    "last_snapshot_nimg": (_optional(_is_int), "an integer >= 0 or None"),
+    "wall_seconds": (lambda v: _is_number(v) and v >= 0, "a number >= 0"),
+    "metric_history": (lambda v: isinstance(v, list) and all(isinstance(m, dict) for m in v), "a list of dicts"),
+    "G_opt": (_is_opt, "an optimizer state dict"), "D_opt": (_is_opt, "an optimizer state dict"),
+    "pl_mean": (lambda v: isinstance(v, torch.Tensor) and v.numel() == 1 and v.is_floating_point(),
+                "a one-element float tensor"),
+    "ada": (_is_ada, "the ADA controller's state or None"),
+    "augment_p": (_optional(_is_tensor()), "a tensor or None"),
+    "network_snapshot": (lambda v: isinstance(v, str), "a file name"),
+    "network_sha256": (lambda v: isinstance(v, str), "a sha256"),
+    "rng": (_is_rng, "the random generators' states"),
+}
+
+
+def check_state(state: dict[str, Any], name: str) -> None:
+    """TrainingStateError naming the first field of ``state`` that is missing or has the wrong type."""
+    for key, (check, want) in STATE_SCHEMA.items():
+        if key not in state:
+            raise TrainingStateError(f"{name} has no {key!r} (not a complete training state)")
+        try:
+            ok = check(state[key])
+        except (TypeError, ValueError, AttributeError, RuntimeError):
+            ok = False
+        if not ok:
+            raise TrainingStateError(f"{name}: field {key!r} must be {want}, got {type(state[key]).__name__}")
 
 
 def verify_training_state(path: str | os.PathLike) -> bool:
