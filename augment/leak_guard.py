@@ -95,7 +95,7 @@ def group_info(ws: "Workspace") -> dict[str, Any]:
     return info if isinstance(info, dict) and isinstance(info.get("of"), dict) else {}
 
 
-def _cache_path(ws: "Workspace", rows: Sequence["SplitRow"]) -> Path:
+def test_cache_path(ws: "Workspace", rows: Sequence["SplitRow"]) -> Path:
     key = sha256_bytes("\n".join([f"v{CACHE_VERSION} grid{fp.GRID}"] + sorted(
         f"{r.image},{r.image_sha256}" for r in rows)).encode())
     return ws.root / "cache" / "leak_guard" / f"test-{key[:24]}.npy"
@@ -115,7 +115,7 @@ def _fingerprint_test_image(ws: "Workspace", row: "SplitRow") -> np.ndarray:
 
 def test_fingerprints(ws: "Workspace", rows: Sequence["SplitRow"], workers: int) -> np.ndarray:
     """[n_test, 2, GRID²] fingerprints of the test images, from the cache when it matches."""
-    path = _cache_path(ws, rows)
+    path = test_cache_path(ws, rows)
     shape = (len(rows), 2, fp.GRID * fp.GRID)
     try:
         cached = np.load(path, allow_pickle=False)

@@ -25,7 +25,7 @@ def fingerprint_file(path: Path) -> np.ndarray:
     return fp.fingerprint_bytes(Path(path).read_bytes())
 
 
-def _components(n: int, pairs: Sequence[tuple[int, int]]) -> list[list[int]]:
+def components(n: int, pairs: Sequence[tuple[int, int]]) -> list[list[int]]:
     parent = list(range(n))
 
     def find(i: int) -> int:
@@ -59,7 +59,7 @@ def cross_split_groups(rows: Sequence[SplitRow], fps: np.ndarray) -> list[tuple[
     """(row to exclude, the kept row it duplicates) for every near-duplicate group that spans splits."""
     splits = [r.split for r in rows]
     out: list[tuple[SplitRow, SplitRow]] = []
-    for members in _components(len(rows), near_pairs(fps, splits)):
+    for members in components(len(rows), near_pairs(fps, splits)):
         keep_split = min((splits[i] for i in members), key=PRIORITY.index)
         kept = min((i for i in members if splits[i] == keep_split), key=lambda i: rows[i].source)
         out += [(rows[i], rows[kept]) for i in members if splits[i] != keep_split]
