@@ -12,6 +12,7 @@ equally often) through a chain of audiomentations transforms, then through the w
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -19,7 +20,7 @@ import os
 import random
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -51,11 +52,14 @@ class ClassicOptions:
     seed: int = 0
     audio_dir: str | None = None
     force: bool = False
+    jobs: int = 1                                   # worker processes (copies are seeded one by one: same bytes)
 
     def probability(self, name: str) -> float:
         return float(self.p.get(name, DEFAULT_P))
 
     def check(self) -> None:
+        if self.jobs < 1:
+            raise UserError(f"--jobs must be at least 1, got {self.jobs}")
         if self.n < 1:
             raise UserError(f"--n must be at least 1, got {self.n}")
         unknown = [c for c in self.chain if c not in TRANSFORMS]
@@ -226,8 +230,7 @@ def run_classic(ws: Workspace, opts: ClassicOptions, *, progress: bool = True,
 
     from tqdm.auto import tqdm
 
-    from augment.audio.image_mapping import db_to_gray, gray_to_rgb_png
-    from augment.audio.mel import MelConfig, mel_db
+    from augment.audio.mel import MelConfig
     from augment.io_utils import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes
     from augment.provenance import run_record
     from augment.synthetic import workspace_identity
@@ -239,26 +242,20 @@ def run_classic(ws: Workspace, opts: ClassicOptions, *, progress: bool = True,
     check_output(out, opts.force)
     by_class = source_rows(ws)
     mel = MelConfig.from_dict(ws.config["mel"])
-    chain = build_chain(opts)
+    audio = {r.source: _load_verified(root / r.source, r.source_sha256, mel)
+             for rs in by_class.values() for r in rs}
+    global _RENDER
+    _RENDER = (build_chain(opts), opts, by_class, audio, mel, ws.resolution)
+    jobs = [(ci, cls, k) for ci, cls in enumerate(ws.classes) for k in range(opts.n)]
     rows: list[dict[str, Any]] = []
-    total = opts.n * len(ws.classes)
-    with atomic_dir(out) as tmp, tqdm(total=total, desc="augment classic", unit="clip", disable=not progress) as bar:
-        for ci, cls in enumerate(ws.classes):
-            sources = by_class[cls]
-            audio = {r.source: _load_verified(root / r.source, r.source_sha256, mel) for r in sources}
-            for k in range(opts.n):
-                src = sources[k % len(sources)]
-                seed = copy_seed(opts.seed, ci, k)
-                y, applied = augment_samples(chain, opts.chain, audio[src.source], mel.sr, seed)
-                png = gray_to_rgb_png(db_to_gray(mel_db(y, mel), mel.top_db, ws.resolution))
-                name = f"{cls}/aug{k:06d}.png"
-                atomic_write_bytes(tmp / name, png)
-                rows.append({"file": name, "class": cls, "source": src.source, "source_sha256": src.source_sha256,
-                             "transforms": json.dumps(applied, separators=(",", ":")), "seed": seed,
-                             "sha256": sha256_bytes(png)})
-                bar.update(1)
-                if on_copy is not None:
-                    on_copy(len(rows))
+    with atomic_dir(out) as tmp, _pool(opts.jobs) as pool, \
+            tqdm(total=len(jobs), desc="augment classic", unit="clip", disable=not progress) as bar:
+        for row, png in pool(_render_copy, jobs):
+            atomic_write_bytes(tmp / row["file"], png)
+            rows.append({**row, "sha256": sha256_bytes(png)})
+            bar.update(1)
+            if on_copy is not None:
+                on_copy(len(rows))
         atomic_write_text(tmp / MANIFEST_NAME, manifest_text(rows))
         config = {**asdict(opts), "p": {n: opts.probability(n) for n in opts.chain},
                   "transforms": {n: TRANSFORMS[n][1] for n in opts.chain}, "audio_dir": str(root)}
@@ -266,3 +263,40 @@ def run_classic(ws: Workspace, opts: ClassicOptions, *, progress: bool = True,
                                               "per_class": {c: opts.n for c in ws.classes},
                                               **run_record(config, seeds={"seed": opts.seed})})
     return ClassicSummary(out, {c: opts.n for c in ws.classes}, time.time() - t0)
+
+
+_RENDER: tuple | None = None        # (chain, options, sources per class, audio, mel, resolution); inherited by forks
+
+
+def _render_copy(job: tuple[int, str, int]) -> tuple[dict[str, Any], bytes]:
+    """Copy ``k`` of class ``cls``: its manifest row (without sha256) and PNG bytes."""
+    from augment.audio.image_mapping import db_to_gray, gray_to_rgb_png
+    from augment.audio.mel import mel_db
+
+    assert _RENDER is not None
+    chain, opts, by_class, audio, mel, resolution = _RENDER
+    ci, cls, k = job
+    src = by_class[cls][k % len(by_class[cls])]
+    seed = copy_seed(opts.seed, ci, k)
+    y, applied = augment_samples(chain, opts.chain, audio[src.source], mel.sr, seed)
+    png = gray_to_rgb_png(db_to_gray(mel_db(y, mel), mel.top_db, resolution))
+    return {"file": f"{cls}/aug{k:06d}.png", "class": cls, "source": src.source, "source_sha256": src.source_sha256,
+            "transforms": json.dumps(applied, separators=(",", ":")), "seed": seed}, png
+
+
+@contextlib.contextmanager
+def _pool(jobs: int) -> Iterator[Callable]:
+    """An ordered map over ``jobs`` forked processes (in-process for 1, or where fork is unavailable)."""
+    import multiprocessing as mp
+
+    if jobs <= 1 or "fork" not in mp.get_all_start_methods():
+        yield map
+        return
+    with mp.get_context("fork").Pool(jobs, initializer=_single_thread) as pool:
+        yield lambda fn, items: pool.imap(fn, items, chunksize=4)
+
+
+def _single_thread() -> None:
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)

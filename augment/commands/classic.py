@@ -1,6 +1,8 @@
 """``augment classic``: classic audio-augmented copies of each class's train+val audio into WORKSPACE/augmented."""
 from __future__ import annotations
 
+import os
+
 import click
 
 from augment.cli_common import workspace_option
@@ -19,10 +21,12 @@ from augment.cli_common import workspace_option
               help="Base seed; copy k of class c gets its own seed derived from (seed, c, k)")
 @click.option("--audio-dir", type=click.Path(file_okay=False), default=None,
               help="Folder of the source audio [default: the one recorded by `augment prepare`]")
+@click.option("--jobs", type=click.IntRange(min=0), default=0,
+              help="Worker processes (0: one per CPU core); the output does not depend on it")
 @click.option("--force", is_flag=True, help="Replace an earlier `augment classic` output (nothing else)")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar")
 def classic(workspace: str | None, n: int, chain: str, p: str | None, seed: int, audio_dir: str | None,
-            force: bool, quiet: bool) -> None:
+            jobs: int, force: bool, quiet: bool) -> None:
     """Render N audio-augmented copies per class (audiomentations) through the workspace's mel mapping.
 
     Sources are the class's train+val clips only (round-robin), never test. Writes augmented/<class>/aug*.png,
@@ -34,7 +38,7 @@ def classic(workspace: str | None, n: int, chain: str, p: str | None, seed: int,
 
     names = [c.strip() for c in chain.split(",") if c.strip()]
     opts = ClassicOptions(n=n, chain=names, p=parse_probabilities(p, names), seed=seed, audio_dir=audio_dir,
-                          force=force)
+                          force=force, jobs=jobs or (os.cpu_count() or 1))
     opts.check()
     ws = Workspace.load(workspace)
     click.echo(run_classic(ws, opts, progress=not quiet).line())
