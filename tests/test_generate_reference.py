@@ -124,3 +124,19 @@ def test_conditional_command_uses_the_recorded_label_order(ref, tmp_path):
     _check(ws, ref, [("a", 0, _key("Gc", 1, "1.0", "const")), ("b", 100000, _key("Gc", 2, "1.0", "const"))])
     _generate(ws, "--cond", "--seeds", "1", "--trunc", "0.7", "--noise-mode", "none")
     _check(ws, ref, [(cls, 1, _key("Gc", label, "0.7", "none")) for cls, label in (("a", 1), ("b", 2), ("c", 0))])
+
+
+@pytest.mark.parametrize("size", [16, 64])
+def test_other_resolutions_are_resized_like_pil_bicubic(ref, size):
+    """A generator of another resolution than the workspace: its gray (float) image resized like `augment prepare`
+    resizes real images (PIL's bicubic), then the reference mapping."""
+    from PIL import Image as PILImage
+
+    key = _key("G", None, "1.0", "const")
+    got = np.concatenate([g for _, g in synthesize(reference_generator("G"), [int(s) for s in ref["seeds"]],
+                                                   label=None, truncation_psi=1.0, noise_mode="const", batch=5,
+                                                   device="cpu", size=size)])
+    mean = ref[key + "/float"].astype(np.float64).mean(axis=1).astype(np.float32)
+    pil = np.stack([np.asarray(PILImage.fromarray(a, mode="F").resize((size, size), PILImage.BICUBIC)) for a in mean])
+    expected = np.clip(np.floor(pil.astype(np.float64) * 127.5 + 128), 0, 255)
+    assert got.shape == (5, size, size) and np.abs(got - expected).max() <= 1
