@@ -45,8 +45,11 @@ def fingerprint_bytes(data: bytes) -> np.ndarray:
     """Fingerprint (and mirror) of an encoded image; raises OSError/ValueError if it cannot be decoded."""
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as im:
-        return fingerprint_image(im)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return fingerprint_image(im)
+    except Image.DecompressionBombError as exc:  # more pixels than PIL's limit: not an image we decode
+        raise ValueError(str(exc)) from None
 
 
 def coarse(f: np.ndarray) -> np.ndarray:

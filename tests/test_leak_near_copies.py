@@ -138,3 +138,22 @@ def test_classifier_loader_refuses_a_file_swapped_after_the_check(ws):
     target, digest = _swap_after_check(ws)
     with pytest.raises(UserError, match="changed after the leak guard checked it"):
         ImageStore(32, {target: digest}).get(target)
+
+
+def test_an_undecodable_or_oversized_input_is_one_clear_error(ws, tmp_path):
+    from PIL import Image as PILImage
+
+    folder = tmp_path / "extra"
+    folder.mkdir()
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    res = _train(ws, "--extra-images", folder)
+    assert res.exit_code == 2 and "broken.png cannot be decoded as an image" in res.output, res.output
+    (folder / "broken.png").unlink()
+    limit = PILImage.MAX_IMAGE_PIXELS
+    try:
+        PILImage.MAX_IMAGE_PIXELS = 600          # 32x32 still decodes (a warning); 64x64 is a decompression bomb
+        Image.fromarray(np.zeros((64, 64), np.uint8)).save(folder / "bomb.png")
+        res = _train(ws, "--extra-images", folder)
+    finally:
+        PILImage.MAX_IMAGE_PIXELS = limit
+    assert res.exit_code == 2 and "bomb.png cannot be decoded" in res.output and "Traceback" not in res.output
