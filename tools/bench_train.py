@@ -2,11 +2,15 @@
 
     .venv/bin/python tools/bench_train.py --device cuda                    # thesis config: auto, 256 px, batch 16
     .venv/bin/python tools/bench_train.py --cfg tiny --resolution 64 --steps 20
-    .venv/bin/python tools/bench_train.py --device cuda --no-fp16          # the same with fp32 everywhere
+    .venv/bin/python tools/bench_train.py --device cuda --precision tf32   # fp32 blocks with TF32 (no fp16)
+    .venv/bin/python tools/bench_train.py --device cuda --knobs            # every speed knob: a table + parity
     .venv/bin/python tools/bench_train.py --device cuda --profile 16       # where the time goes (torch.profiler)
 
-Random uint8 images stand in for a dataset (speed does not depend on the pixels). Prints one summary line and appends
-a JSON line to docs/bench.jsonl (unless --no-record).
+Random uint8 images stand in for a dataset (speed does not depend on the pixels). Prints one summary line per
+measurement and appends a JSON line to docs/bench.jsonl (unless --no-record). ``--knobs`` runs every precision and
+channels-last from the same initial weights and reports, per knob, sec/kimg, peak GPU memory and the parity with
+the plain fp32 path after the same minibatches (max |G_ema difference| and the relative difference of the G and D
+losses).
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import bench_common  # first: puts the repository on sys.path
 import torch
@@ -22,10 +27,11 @@ import torch
 from stylegan_ada import presets
 from stylegan_ada.training.data import ImageSet
 from stylegan_ada.training.launch import cpu_threads
-from stylegan_ada.training.options import TrainingOptions
 from stylegan_ada.training.training_loop import SINGLE, RunInputs, Trainer
 
 REFERENCE_V100_S_PER_KIMG = (21.6, 24.2)  # the reference's own table, 256 px, 1 V100
+KNOBS = [("fp32", dict(precision="fp32")), ("tf32", dict(precision="tf32")), ("fp16-top", dict(precision="fp16-top")),
+         ("fp16-top+channels-last", dict(precision="fp16-top", channels_last=True)), ("bf16", dict(precision="bf16"))]
 
 
 def main() -> None:
@@ -36,27 +42,33 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--steps", type=int, default=64, help="timed minibatches (a multiple of 16 covers every phase)")
     ap.add_argument("--warmup", type=int, default=16)
-    ap.add_argument("--no-fp16", action="store_true", help="num_fp16_res=0")
-    ap.add_argument("--channels-last", action="store_true", help="channels-last memory in the fp16 blocks")
+    ap.add_argument("--precision", default="fp16-top", choices=[k for k, _ in KNOBS[:3]] + ["bf16"])
+    ap.add_argument("--no-fp16", action="store_true", help="the same as --precision tf32 (kept for old commands)")
+    ap.add_argument("--channels-last", action="store_true", help="channels-last activations in the fp16 blocks")
+    ap.add_argument("--knobs", action="store_true", help="measure every precision / channels-last; print a table")
     ap.add_argument("--no-record", action="store_true")
     ap.add_argument("--profile", type=int, default=0, metavar="STEPS",
                     help="after timing, profile STEPS more minibatches and print where the time goes")
     a = ap.parse_args()
 
     device = torch.device(a.device)
-    overrides = {"batch": a.batch} if a.batch else {}
-    if a.no_fp16:
-        overrides["num_fp16_res"] = 0
-    p = presets.resolve(a.cfg, a.resolution, **overrides)
-    if a.channels_last:
-        p["G_kwargs"]["synthesis_kwargs"]["fp16_channels_last"] = True
-        p["D_kwargs"].setdefault("block_kwargs", {})["fp16_channels_last"] = True
-    opts = TrainingOptions(G_kwargs=p["G_kwargs"], D_kwargs=p["D_kwargs"], G_opt_kwargs=p["G_opt_kwargs"],
-                           D_opt_kwargs=p["D_opt_kwargs"], batch=p["batch"], batch_gpu=p["batch_gpu"],
-                           total_kimg=1e6, gamma=10.0, ema_kimg=p["ema_kimg"], ema_rampup=p["ema_rampup"],
-                           aug="ada", mirror=True, snap=10 ** 6, image_snap=10 ** 6)
     if device.type == "cpu":
         torch.set_num_threads(cpu_threads(1))
+    knobs = KNOBS if a.knobs else [(a.precision if not a.no_fp16 else "tf32",
+                                    dict(precision="tf32" if a.no_fp16 else a.precision,
+                                         channels_last=a.channels_last))]
+    rows = [dict(name=name, **measure(a, device, knob)) for name, knob in knobs]
+    plain = next((r for r in rows if r["name"] == "fp32"), None)
+    for row in rows:
+        record(a, device, row, plain)
+    if a.knobs:
+        print_table(rows, plain)
+
+
+def measure(a: argparse.Namespace, device: torch.device, knob: dict[str, Any]) -> dict[str, Any]:
+    """sec/kimg, peak memory, final G_ema and loss means of ``steps`` timed minibatches with ``knob``."""
+    opts = presets.training_options(a.cfg, a.resolution, batch=a.batch, total_kimg=1e6, gamma=10.0, mirror=True,
+                                    snap=10 ** 6, image_snap=10 ** 6, **knob)
     images = torch.randint(0, 256, [64, 3, a.resolution, a.resolution], dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(0))
     data = ImageSet(images, torch.zeros([64, 0]), mirror=True)
@@ -68,30 +80,59 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats(device)
+        tr.stats.summarize(lambda t: t, 1)  # only the timed minibatches count in the loss means
         start = time.perf_counter()
         for _ in range(a.steps):
             tr._step()
         if device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
+        losses = {k: v["mean"] for k, v in tr.stats.summarize(lambda t: t, 1).items()}
         if a.profile:
             profile_steps(tr, a.profile, device)
-    sec_per_kimg = seconds / (a.steps * opts.batch) * 1000
-    peak = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else None
+        g_ema = {k: v.detach().float().cpu() for k, v in tr.G_ema.state_dict().items() if v.is_floating_point()}
+    return dict(opts=opts, sec_per_kimg=seconds / (a.steps * opts.batch) * 1000, g_ema=g_ema, losses=losses,
+                peak=torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else None)
+
+
+def parity(row: dict[str, Any], plain: dict[str, Any] | None) -> dict[str, Any]:
+    if plain is None:
+        return {}
+    diff = max((row["g_ema"][k] - plain["g_ema"][k]).abs().max().item() for k in plain["g_ema"]
+               if not k.endswith("w_avg"))
+    rel = {n: abs(row["losses"][n] - plain["losses"][n]) / max(abs(plain["losses"][n]), 1e-12)
+           for n in ("Loss/G/loss", "Loss/D/loss") if n in row["losses"] and n in plain["losses"]}
+    return {"g_ema_max_abs_diff_vs_fp32": diff, "loss_rel_diff_vs_fp32": rel}
+
+
+def record(a: argparse.Namespace, device: torch.device, row: dict[str, Any], plain: dict[str, Any] | None) -> None:
+    opts, peak, sec = row["opts"], row["peak"], row["sec_per_kimg"]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     fields = {"torch": torch.__version__, "device": a.device, "device_name": name, "cfg": a.cfg,
-              "resolution": a.resolution, "batch": opts.batch,
-              "fp16_res": p["G_kwargs"]["synthesis_kwargs"].get("num_fp16_res"), "channels_last": a.channels_last,
-              "steps": a.steps, "threads": torch.get_num_threads(), "sec_per_kimg": round(sec_per_kimg, 3),
+              "resolution": a.resolution, "batch": opts.batch, "knob": row["name"], "precision": opts.precision,
+              "fp16_res": opts.G_kwargs["synthesis_kwargs"].get("num_fp16_res"), "channels_last": opts.channels_last,
+              "steps": a.steps, "threads": torch.get_num_threads(), "sec_per_kimg": round(sec, 3),
               "peak_gpu_gb": round(peak, 3) if peak is not None else None,
-              "reference_v100_sec_per_kimg": list(REFERENCE_V100_S_PER_KIMG)}
+              "reference_v100_sec_per_kimg": list(REFERENCE_V100_S_PER_KIMG), **parity(row, plain)}
     thesis_like = a.cfg in ("auto", "paper256") and a.resolution == 256 and opts.batch == 16
     compare = (f" (reference on a V100: {REFERENCE_V100_S_PER_KIMG[0]}-{REFERENCE_V100_S_PER_KIMG[1]} s/kimg)"
                if thesis_like else "")
     bench_common.report("train", fields,
-                        f"train {a.cfg} {a.resolution}px batch {opts.batch} on {name}: {sec_per_kimg:.2f} s/kimg"
+                        f"train {a.cfg} {a.resolution}px batch {opts.batch} {row['name']} on {name}: {sec:.2f} s/kimg"
                         + (f", peak {peak:.2f} GB" if peak is not None else "") + compare,
                         record=not a.no_record)
+
+
+def print_table(rows: list[dict[str, Any]], plain: dict[str, Any] | None) -> None:
+    print(f"{'knob':<24} {'s/kimg':>8} {'x fp32':>7} {'peak GB':>8} {'|dG_ema|':>10} {'dG loss':>8} {'dD loss':>8}")
+    for row in rows:
+        p = parity(row, plain)
+        rel = p.get("loss_rel_diff_vs_fp32", {})
+        speed = plain["sec_per_kimg"] / row["sec_per_kimg"] if plain else float("nan")
+        peak = f"{row['peak']:.2f}" if row["peak"] is not None else "-"
+        print(f"{row['name']:<24} {row['sec_per_kimg']:>8.2f} {speed:>7.2f} {peak:>8} "
+              f"{p.get('g_ema_max_abs_diff_vs_fp32', float('nan')):>10.2e} "
+              f"{100 * rel.get('Loss/G/loss', float('nan')):>7.2f}% {100 * rel.get('Loss/D/loss', float('nan')):>7.2f}%")
 
 
 def profile_steps(tr: Trainer, steps: int, device: torch.device) -> None:
