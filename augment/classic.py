@@ -118,12 +118,16 @@ def augment_samples(chain: Any, names: Sequence[str], samples: np.ndarray, sr: i
     return np.asarray(out, dtype=np.float32), applied
 
 
-def audio_root(ws: Workspace, override: str | None) -> Path:
-    """The workspace's source audio folder (--audio-dir or the one recorded by prepare); refuses image workspaces."""
+IMAGE_WORKSPACE_REFUSAL = ("this workspace was prepared from images and has no source audio; audio-level "
+                           "augmentation needs audio — use the image-level arms instead (`classify eval "
+                           "--aug-preset thesis`, `--aug-preset specaugment`, `--mixup 0.2`)")
+
+
+def audio_root(ws: Workspace, override: str | None, refusal: str = IMAGE_WORKSPACE_REFUSAL) -> Path:
+    """The workspace's source audio folder (--audio-dir or the one recorded by prepare); ``refusal`` (a UserError)
+    for a workspace prepared from images."""
     if ws.config.get("kind") != "audio":
-        raise UserError("this workspace was prepared from images and has no source audio; audio-level augmentation "
-                        "needs audio — use the image-level arms instead (`classify eval --aug-preset thesis`, "
-                        "`--aug-preset specaugment`, `--mixup 0.2`)")
+        raise UserError(refusal)
     root = override or ((ws.config.get("dataset") or {}).get("options") or {}).get("audio_dir")
     if not root:
         raise UserError("augment.json records no audio folder; pass --audio-dir DIR (the folder given to prepare)")

@@ -36,16 +36,10 @@ def parse_models(text: str) -> list[str]:
 
 def audio_root(ws: Workspace, override: str | None) -> Path:
     """Where the workspace's source audio lives: --audio-dir, else augment.json dataset.options.audio_dir."""
-    if ws.config.get("kind") != "audio":
-        raise UserError("the baseline needs source audio, but this workspace was prepared from images")
-    root = override or (ws.config.get("dataset", {}).get("options", {}) or {}).get("audio_dir")
-    if not root:
-        raise UserError("augment.json records no audio folder; pass --audio-dir DIR (the folder given to prepare)")
-    path = Path(root).expanduser()
-    if not path.is_dir():
-        raise UserError(f"source audio folder {path} not found; pass --audio-dir DIR (the folder given to "
-                        "`augment prepare --audio-dir`)")
-    return path.resolve()
+    from augment.classic import audio_root as source_audio_root
+
+    return source_audio_root(ws, override, "the baseline needs source audio, but this workspace was prepared from "
+                                           "images")
 
 
 def source_files(ws: Workspace, root: Path) -> list[tuple[SplitRow, Path]]:
