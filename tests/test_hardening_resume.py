@@ -8,6 +8,7 @@ import json
 import os
 import signal
 
+import pytest
 import torch
 
 from train_support import TINY, g_ema, make_ws, max_abs_diff, only_run, run_child, start_child, wait_for
@@ -106,8 +107,6 @@ def test_second_ctrl_c_aborts_at_once_without_finishing_the_snapshot(tmp_path):
 
 
 def test_training_state_with_a_wrong_value_type_is_skipped_naming_the_field(tmp_path):
-    import pytest
-
     from stylegan_ada.training import run_dir as rd
     from stylegan_ada.training.snapshots import save_state
     from test_resume_state import full_state
@@ -153,3 +152,37 @@ def test_damaged_run_config_json_is_one_line_naming_the_field(tmp_path):
         assert res.exit_code == 2, (record, res.output, res.exception)
         line = res.output.strip()
         assert line.startswith("error: cannot resume") and "\n" not in line and field in line, line
+
+
+def test_a_replay_never_overwrites_a_good_network_snapshot_with_other_weights(tmp_path):
+    from legacy_helpers import tiny_networks
+    from stylegan_ada.checkpoint import load_snapshot
+    from stylegan_ada.training.run_dir import network_path, network_tags
+    from stylegan_ada.training.snapshots import save_network
+
+    nets = tiny_networks()
+    kw = dict(nets=nets, augment_pipe=None, training_set_kwargs={}, extra={"cur_nimg": 12})
+    logged: list[str] = []
+    save_network(tmp_path, "000012", **kw, log=logged.append)
+    save_network(tmp_path, "000012", **kw, log=logged.append)  # a bit-exact replay: nothing to keep
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["network-snapshot-000012.safetensors"] and not logged
+    old = network_path(tmp_path, "000012").read_bytes()
+    with torch.no_grad():
+        nets["G"].mapping.fc0.weight.add_(1.0)  # a replay on another machine: other weights
+    save_network(tmp_path, "000012", **kw, log=logged.append)
+    kept = tmp_path / "network-snapshot-000012.replaced-1.safetensors"
+    assert kept.read_bytes() == old and "kept it as " + kept.name in logged[0]
+    assert network_tags(tmp_path) == ["000012"]  # the kept file is no resume point and is never pruned
+    assert torch.equal(load_snapshot(network_path(tmp_path, "000012"))["G"].mapping.fc0.weight,
+                       nets["G"].mapping.fc0.weight)
+
+
+def test_resume_refuses_when_every_snapshot_file_is_damaged(tmp_path):
+    from stylegan_ada.training.snapshots import continue_from_network
+    from stylegan_ada.training.state import TrainingStateError
+
+    (tmp_path / "network-snapshot-000004.safetensors").write_bytes(b"cut")
+    with pytest.raises(TrainingStateError, match="no usable snapshot") as info:
+        continue_from_network(tmp_path, {}, None, ["training-state-000004.pt: truncated"], log=lambda line: None)
+    assert "\n" not in str(info.value)
+    assert continue_from_network(tmp_path / "empty", {}, None, [], log=print) is None  # nothing at all: fresh start

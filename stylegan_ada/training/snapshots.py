@@ -143,7 +143,8 @@ def continue_from_network(run_dir: Path, nets: dict[str, torch.nn.Module], augme
     """The resume of last resort: no snapshot pair is usable, but a good network snapshot exists.
 
     Loads G, D, G_ema and ADA p from the newest network snapshot that verifies, with fresh optimizer state, and
-    says so in one loud line. Returns (tag, progress), or None when the run has no good network snapshot either.
+    says so in one loud line. Returns (tag, progress); None when the run has no snapshot file at all (a fresh start);
+    TrainingStateError when it has some but none is usable.
     """
     from stylegan_ada.checkpoint import verify_snapshot
 
@@ -158,4 +159,8 @@ def continue_from_network(run_dir: Path, nets: dict[str, torch.nn.Module], augme
             f"network snapshot {tag} ({progress.cur_nimg / 1000:.3f} kimg: weights and ADA p) with FRESH optimizer "
             "state -- not bit-identical to an uninterrupted run")
         return tag, progress
+    if problems or rd.network_tags(run_dir):
+        # Snapshot files exist but none is usable: starting over would silently drop the transfer source too.
+        raise TrainingStateError(f"no usable snapshot in {run_dir} (every network snapshot and training state is "
+                                 "damaged); start a new run without --resume (the damaged files are left in place)")
     return None
