@@ -10,6 +10,7 @@ process is still alive.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -68,7 +69,7 @@ def _move(src: Path, dst: Path) -> None:
     try:
         os.replace(src, dst)
     except OSError as exc:
-        if exc.errno != 18:  # EXDEV: archive on another file system
+        if exc.errno != errno.EXDEV:  # the archive lies on another file system
             raise
         shutil.move(str(src), str(dst))
 
@@ -156,18 +157,22 @@ def recover_stale(final: Path) -> list[str]:
     stale = [(p, m) for p in parent.iterdir() if (m := pattern.match(p.name)) and not _owner_alive(int(m.group(1)))]
     done: list[str] = []
     for journal, _ in [(p, m) for p, m in stale if m.group(2) == ".json"]:
-        with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
+        try:
             rec: dict[str, Any] = json.loads(journal.read_text())
-            old = parent / str(rec["old"])
+            old = parent / Path(str(rec["old"])).name
             archive_to = Path(rec["archive_to"]) if rec.get("archive_to") else None
-            if _inode(old) == rec["old_ino"]:
-                if not final.exists():
-                    os.replace(old, final)      # the switch stopped between its two renames: roll back
-                else:
-                    _retire(old, archive_to)    # the switch happened: finish it
-                done.append(old.name)
+            old_ino = int(rec["old_ino"])
+        except (OSError, ValueError, TypeError, KeyError):
+            old = None  # cut short while being written: the switch had not started
+        if old is not None and _inode(old) == old_ino:
+            if not final.exists():
+                os.replace(old, final)      # the switch stopped between its two renames: roll back
+            else:
+                _retire(old, archive_to)    # the switch happened: finish it
+            done.append(old.name)
+        with contextlib.suppress(OSError):
             journal.unlink()
-            done.append(journal.name)
+        done.append(journal.name)
     for path, m in stale:
         if m.group(2) != ".json" and path.exists():
             shutil.rmtree(path, ignore_errors=True)

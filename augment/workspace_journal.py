@@ -103,8 +103,9 @@ def complete_switch(root: Path) -> bool:
         rec = read_json(path, max_bytes=1 << 20)
         moves = [(str(a), str(b)) for a, b in rec["moves"]]
         switch = Switch(moves, [str(c) for c in rec["cleanup"]], int(rec["done"]))
-        if rec.get("format") != JOURNAL_FORMAT or any(_escapes(p) for m in moves for p in m):
-            raise ValueError("not a prepare journal")
+        if (rec.get("format") != JOURNAL_FORMAT or any(_escapes(p) for m in moves for p in m)
+                or not all(Path(c).name == c and c.startswith(".prepare.") for c in switch.cleanup)):
+            raise ValueError("not a prepare journal")  # never delete or move anything outside the workspace
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserError(f"{path} (the journal of an interrupted `augment prepare`) is unreadable ({exc}); run "
                         "`augment prepare --force` again") from None

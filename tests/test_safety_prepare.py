@@ -235,3 +235,15 @@ def test_split_manifest_rows_outside_their_split_are_refused(tmp_path, image):
     (ws.root / "augment.json").write_text(json.dumps(cfg))
     with pytest.raises(UserError, match=f"line {i + 1} is malformed"):
         Workspace.load(ws.root).rows()
+
+
+def test_a_planted_journal_never_deletes_outside_the_workspace(tmp_path):
+    ws = make_image_workspace(tmp_path / "ws", ("a", "b"), counts={"train": 2, "val": 1, "test": 1})
+    victim = tmp_path / "precious"
+    victim.mkdir()
+    (victim / "thesis.tex").write_text("chapter 1")
+    (ws.root / workspace_journal.JOURNAL_NAME).write_text(json.dumps(
+        {"format": workspace_journal.JOURNAL_FORMAT, "moves": [], "cleanup": ["../precious"], "done": 0}))
+    with pytest.raises(UserError, match="journal of an interrupted `augment prepare`"):
+        Workspace.load(ws.root)
+    assert (victim / "thesis.tex").read_text() == "chapter 1"
