@@ -159,7 +159,10 @@ def recover_stale(final: Path) -> list[str]:
     for journal, _ in [(p, m) for p, m in stale if m.group(2) == ".json"]:
         try:
             rec: dict[str, Any] = json.loads(journal.read_text())
-            old = parent / Path(str(rec["old"])).name
+            base = journal.name[:-len(".json")]
+            if str(rec["old"]) not in (base, f"{base}-old"):  # only ever its own staging folder
+                raise ValueError("foreign journal")
+            old = parent / str(rec["old"])
             archive_to = Path(rec["archive_to"]) if rec.get("archive_to") else None
             old_ino = int(rec["old_ino"])
         except (OSError, ValueError, TypeError, KeyError):

@@ -98,3 +98,18 @@ def test_ctrl_c_during_a_switch_is_held_until_it_is_complete(tmp_path, monkeypat
             _fill(tmp, "new")
     assert _tree(final) == {k: v.replace(b"old", b"new") for k, v in old.items()}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_a_planted_swap_journal_cannot_name_another_folder(tmp_path):
+    import json
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    final = tmp_path / "synthetic"
+    _fill(final, "new")
+    data = _fill(tmp_path / "data", "precious")
+    journal = tmp_path / f".synthetic.{dead.pid}-zz.partial.json"
+    journal.write_text(json.dumps({"final": "synthetic", "old": "data", "archive_to": None,
+                                   "old_ino": os.lstat(tmp_path / "data").st_ino}))
+    recover_stale(final)
+    assert _tree(tmp_path / "data") == data and not journal.exists()
