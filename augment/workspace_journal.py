@@ -77,6 +77,9 @@ def _run(root: Path, switch: Switch) -> None:
         src, dst = (root / p for p in switch.moves[i])
         fault_point(FAULT_KEY, i + 1)
         if os.path.lexists(src):
+            if os.path.lexists(dst):  # never in a real switch: refuse rather than overwrite anything
+                raise UserError(f"{root / JOURNAL_NAME}: {dst} already exists; move it away and run the command "
+                                "again (the interrupted `augment prepare` is then finished)")
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.replace(src, dst)
             fsync_dir(dst.parent)
