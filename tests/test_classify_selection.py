@@ -20,6 +20,17 @@ from test_classify_baseline import run as run_baseline
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
+@pytest.fixture(autouse=True)
+def no_figures(monkeypatch):
+    """The figures are not under test here and cost most of a tiny run's CPU time."""
+    import classify.baseline.run as baseline_run
+    import classify.evaluate as evaluate
+
+    for module, name in ((evaluate, "plot_confusion"), (evaluate, "plot_learning_curves"),
+                         (baseline_run, "plot_confusion")):
+        monkeypatch.setattr(module, name, lambda *a, **k: None)
+
+
 def permute_test_labels(src: Path, dst: Path) -> Path:
     """A copy of a workspace whose test clips carry the next class's label (every test label wrong)."""
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns("results"))      # the feature cache is keyed by source
