@@ -108,3 +108,117 @@ def test_val_fraction_must_be_a_fraction():
     for bad in (0.0, 1.0, -0.1):
         with pytest.raises(UserError, match="--val-size must be a fraction"):
             SplitPlan(val_fraction=bad)
+
+
+# ------------------------------------------------------------------------------------------ --group-by splits
+def _spec_greedy(names, comp, target, left, min_left, seed):
+    """The docstring's rule: visit the groups in default_rng(seed).permutation order of their sorted names and take
+    one while every class it holds is below its target and keeps at least ``min_left`` clips outside."""
+    taken, have = [], {c: 0 for c in left}
+    for i in np.random.default_rng(seed).permutation(len(names)):
+        g = names[i]
+        if all(have[c] < target.get(c, 0) and left[c] - n >= min_left for c, n in comp[g].items()):
+            taken.append(g)
+            for c, n in comp[g].items():
+                have[c] += n
+                left[c] -= n
+    return taken
+
+
+def _spec_group_splits(by_class, plan, groups):
+    members = {}
+    for items in by_class.values():
+        for s in sorted(items, key=lambda s: s.name):
+            members.setdefault(groups[s], []).append(s)
+    names = sorted(members)
+    comp = {g: {c: sum(s.cls == c for s in members[g]) for c in by_class if any(s.cls == c for s in members[g])}
+            for g in names}
+    sizes = {c: len(v) for c, v in by_class.items()}
+    left = dict(sizes)
+    test = _spec_greedy(names, comp, {c: plan.n_test(n) for c, n in sizes.items()}, left, 2, plan.test_seed)
+    rest = [g for g in names if g not in test]
+    if plan.pool is not None:
+        pool = _spec_greedy(rest, comp, dict(plan.pool), dict(left), 0, plan.pool_seed)
+        rest = [g for g in rest if g in pool]
+    pool_size = {c: sum(comp[g].get(c, 0) for g in rest) for c in by_class}
+    val = _spec_greedy(rest, comp, {c: math.ceil(plan.val_fraction * n) for c, n in pool_size.items()},
+                       dict(pool_size), 1, plan.val_seed)
+    split_of = {**{g: "test" for g in test}, **{g: "val" for g in val},
+                **{g: "train" for g in rest if g not in val}}
+    order = ("test", "train", "val")
+    return {c: sorted(((s, split_of[groups[s]]) for s in by_class[c] if groups[s] in split_of),
+                      key=lambda t: (order.index(t[1]), t[0].name)) for c in by_class}
+
+
+def _songs(sizes: dict[str, list[int]], shared: int = 0):
+    """Clips of songs (groups) of the given sizes per class; the first ``shared`` songs hold clips of every class."""
+    by_class, groups = {}, {}
+    for c, song_sizes in sizes.items():
+        by_class[c] = []
+        for j, n in enumerate(song_sizes):
+            song = f"song{j:02d}" if j < shared else f"{c}-song{j:02d}"
+            for k in range(n):
+                s = Source(Path(f"/x/{c}/{song}-{k}.wav"), f"{c}/{song}-{k}.wav", c)
+                by_class[c].append(s)
+                groups[s] = song
+    return by_class, groups
+
+
+@pytest.mark.parametrize("plan", [SplitPlan(test=0.25, val_fraction=0.25, test_seed=3, val_seed=5),
+                                  SplitPlan(test=3, test_seed=0, val_seed=42),
+                                  SplitPlan(test=2, pool={"a": 4, "b": 5}, pool_seed=7, val_seed=1)])
+def test_group_splits_follow_the_written_rule_and_keep_songs_whole(plan):
+    from augment.datasets.splits import assign_group_splits
+
+    by_class, groups = _songs({"a": [1, 2, 3, 1, 2, 2, 1, 3], "b": [2, 1, 1, 3, 2, 2, 1]}, shared=2)
+    got, excluded = assign_group_splits(by_class, plan, groups)
+    assert excluded == [] and got == _spec_group_splits(by_class, plan, groups)
+    split_of = {}
+    for pairs in got.values():
+        for s, split in pairs:
+            split_of.setdefault(groups[s], set()).add(split)
+    assert all(len(v) == 1 for v in split_of.values())  # every song in one split
+    for c, pairs in got.items():
+        counts = {sp: sum(x == sp for _, x in pairs) for sp in ("test", "train", "val")}
+        assert counts["test"] <= plan.n_test(len(by_class[c])) + 2 and counts["train"] >= 1, (c, counts)
+
+
+def test_group_splits_hand_case():
+    from augment.datasets.splits import assign_group_splits
+
+    # 6 one-class songs of 2 clips; test = 4 clips; default_rng(0).permutation(6) = [3, 2, 5, 4, 0, 1]: songs 3 and 2
+    # go to test (4 clips reached, the rest skipped); the 8 clips left give val = ceil(0.25 * 8) = 2 clips, visited
+    # in default_rng(1).permutation(4) = [0, 1, 2, 3] order of [song0, song1, song4, song5] -> song0; others train.
+    assert np.random.default_rng(0).permutation(6).tolist() == [3, 2, 5, 4, 0, 1]
+    assert np.random.default_rng(1).permutation(4).tolist() == [0, 1, 2, 3]
+    by_class, groups = _songs({"a": [2] * 6})
+    got, _ = assign_group_splits(by_class, SplitPlan(test=4, val_fraction=0.25, test_seed=0, val_seed=1), groups)
+    split_of = {groups[s]: split for s, split in got["a"]}
+    assert split_of == {"a-song03": "test", "a-song02": "test", "a-song00": "val",
+                        "a-song01": "train", "a-song04": "train", "a-song05": "train"}
+
+
+def test_group_splits_refuse_classes_too_small_or_songs_too_big():
+    from augment.datasets.splits import assign_group_splits
+
+    by_class, groups = _songs({"a": [1, 1, 1], "b": [1, 1, 1, 1]})
+    with pytest.raises(UserError, match=r"class 'a' has 3 usable clip\(s\) but this split needs 4 \(2 test \+ at "
+                                        r"least 2 for train/val\); add clips, or lower --test-size"):
+        assign_group_splits(by_class, SplitPlan(test=2), groups)
+    by_class, groups = _songs({"a": [6, 1, 1]})  # the big song can only go to train; 1-clip songs fill test
+    got, _ = assign_group_splits(by_class, SplitPlan(test=2), groups)
+    assert {groups[s] for s, sp in got["a"] if sp == "test"} == {"a-song01", "a-song02"}
+    by_class, groups = _songs({"a": [10]})  # one song: putting it in test would leave nothing to train on
+    with pytest.raises(UserError, match="its groups are too large to give it both test and train clips"):
+        assign_group_splits(by_class, SplitPlan(test=1), groups)
+
+
+def test_plan_from_options_reads_test_and_val_size_and_keeps_protocol_fields():
+    from augment.datasets.splits import plan_from_options
+
+    plan = plan_from_options({"test_size": "40", "val_size": 0.3}, 0.2, pool={"a": 5}, test_seed=7, protocol="p")
+    assert plan == SplitPlan(test=40.0, val_fraction=0.3, pool={"a": 5}, test_seed=7, protocol="p")
+    assert plan_from_options({}, 0.25) == SplitPlan(test=0.25, val_fraction=0.2)
+    assert plan_from_options({"test_size": None, "val_size": None}, 12) == SplitPlan(test=12, val_fraction=0.2)
+    with pytest.raises(UserError, match="--val-size must be a fraction"):
+        plan_from_options({"val_size": 1.5}, 0.2)
