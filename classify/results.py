@@ -144,8 +144,8 @@ def table_markdown(rows: Sequence[dict[str, Any]], title: str) -> str:
         cells += [_pm(r[k], r[f"{k}_sd"]) for k, _ in TABLE_SCORES] + [_ci(r), str(r["n"])]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Macro-averaged precision, recall and F1; mean ± sample sd over seeds. 95 % CI of F1: (t) Student-t "
-              f"over seeds (≥ {MIN_SEEDS_FOR_T}), (bootstrap) stratified bootstrap over the test clips of a single "
-              "run; '-' for 2 seeds. Paired differences between arms: `classify compare`.", ""]
+              f"over seeds (≥ {MIN_SEEDS_FOR_T}), (bootstrap) stratified bootstrap over the clips of that split "
+              "for a single run; '-' for 2 seeds. Paired differences between arms: `classify compare`.", ""]
     return "\n".join(lines)
 
 
