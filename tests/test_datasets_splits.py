@@ -156,3 +156,18 @@ def test_group_splits_refuse_a_class_held_by_one_group():
     by_class, groups = _grouped({"a": 6, "b": 6}, per_group=6)
     with pytest.raises(UserError, match="groups are too large"):
         assign_group_splits(by_class, SplitPlan(test=0.25), groups)
+
+
+def test_group_splits_draw_a_training_pool_of_whole_groups():
+    from augment.datasets.splits import assign_group_splits
+
+    by_class, groups = _grouped({"a": 30, "b": 30}, per_group=3)
+    out, _ = assign_group_splits(by_class, SplitPlan(test=6, pool={"a": 9, "b": 12}), groups)
+    counts = _split_counts(out)
+    assert {c: counts[c]["test"] for c in "ab"} == {"a": 6, "b": 6}
+    assert {c: counts[c]["train"] + counts[c]["val"] for c in "ab"} == {"a": 9, "b": 12}   # unused groups left out
+    whole = {}
+    for pairs in out.values():
+        for s, split in pairs:
+            whole.setdefault(groups[s], set()).add(split)
+    assert all(len(v) == 1 for v in whole.values())
