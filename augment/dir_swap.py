@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from stylegan_ada.fileio import exchange_paths, fsync_dir
-from stylegan_ada.training.control import FaultPlan
+from stylegan_ada.training.faults import FaultPlan
 
 PARTIAL_SUFFIX = ".partial"
 FAULT_KEY = "dir-swap"      # STYLEGAN_ADA_FAULT="dir-swap=N" SIGKILLs before step N of a switch (tests)

@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 import click
 
-from stylegan_ada.training.control import RunLock, RunLockedError
+from stylegan_ada.training.run_lock import RunLock, RunLockedError
 
 from augment.audio.mel import MelConfig, empty_band_warning
 from augment.datasets.base import DatasetSpec, Source

@@ -124,7 +124,7 @@ def train_classes(ws: Workspace, args: tc.TrainArgs, given: dict[str, Any],
                   values: dict[str, Any]) -> tuple[str, str] | None:
     """Plan and train every class of ``--classes``; returns (status, summary) like a single run."""
     from augment.train_plan import make_job, resolve_options, write_config
-    from stylegan_ada.training.control import RunLock, RunLockedError
+    from stylegan_ada.training.run_lock import RunLock, RunLockedError
     from stylegan_ada.training.distributed import launched_by_torchrun
     from stylegan_ada.training.run_dir import create_run_dir
 
@@ -195,7 +195,7 @@ def train_classes(ws: Workspace, args: tc.TrainArgs, given: dict[str, Any],
 
 def _run(mode: str, slots: list[str], jobs: dict[str, Any], record: JobRecord, gpus: int) -> None:
     from stylegan_ada.training import launch
-    from stylegan_ada.training.control import StopRequest
+    from stylegan_ada.training.stop import StopRequest
 
     names = list(jobs)
 
@@ -240,7 +240,7 @@ def _run_here(job: Any) -> dict[str, Any]:
 
 
 def _entry(run_dir: Path, result: dict[str, Any]) -> dict[str, Any]:
-    from stylegan_ada.training.health import run_summary
+    from stylegan_ada.training.reporting import run_summary
 
     entry = {"status": result["status"], "message": result.get("message")}
     if result["status"] != "error":

@@ -1,6 +1,6 @@
 """One writer at a time per workspace: `augment prepare`, `generate` and `check-novelty` hold ``WORKSPACE/.augment.lock``.
 
-The mechanism is the training run lock (:class:`stylegan_ada.training.control.RunLock`: ``flock``, released by the
+The mechanism is the training run lock (:class:`stylegan_ada.training.run_lock.RunLock`: ``flock``, released by the
 OS even on SIGKILL, so a killed command never leaves the workspace locked); a second command refuses at once with one
 line instead of waiting.
 """
@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from stylegan_ada.training.control import RunLock, RunLockedError
+from stylegan_ada.training.run_lock import RunLock, RunLockedError
 
 from augment.errors import UserError
 

@@ -21,7 +21,7 @@ from augment.errors import UserError
 from augment.workspace import Workspace
 from augment.workspace_lock import workspace_lock
 from helpers import make_image_workspace
-from stylegan_ada.training.control import RunLock
+from stylegan_ada.training.run_lock import RunLock
 
 N_MOVES = 8  # runs, synthetic; the old augment.json, splits.csv, data; the new data, splits.csv, augment.json
 

@@ -193,7 +193,7 @@ def test_resume_refuses_conflicting_settings_unless_forced(tmp_path):
 
 
 def test_a_run_being_trained_cannot_be_resumed_twice(tmp_path):
-    from stylegan_ada.training.control import RunLock
+    from stylegan_ada.training.run_lock import RunLock
 
     ws = make_ws(tmp_path / "ws")
     run_dir = _started_run(ws.root)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from stylegan_ada import presets
-from stylegan_ada.training import health, launch
+from stylegan_ada.training import launch, reporting
 from stylegan_ada.training import tensorboard as tb
 from stylegan_ada.training.options import OptionError, TrainingOptions, d_freezable_layers
 
@@ -61,11 +61,11 @@ def test_a_job_carries_its_options_through_json():
 
 
 def test_tick_line_shows_the_eta_to_the_total():
-    rec = health.tick_record(tick=3, cur_nimg=1000, tick_nimg=1000, tick_seconds=10.0, maintenance=2.0,
+    rec = reporting.tick_record(tick=3, cur_nimg=1000, tick_nimg=1000, tick_seconds=10.0, maintenance=2.0,
                              total_seconds=60.0, stats={}, augment_p=0.1, rt=0.5, device=torch.device("cpu"),
                              total_nimg=4000)
     assert rec["eta_sec"] == pytest.approx(36.0)  # 3000 images left at (10 + 2) s per 1000
-    assert " eta 0m36s " in health.status_line(rec)
+    assert " eta 0m36s " in reporting.status_line(rec)
 
 
 def test_run_summary_reads_stats(tmp_path):
@@ -73,7 +73,7 @@ def test_run_summary_reads_stats(tmp_path):
                                                     "metrics": {"fid": 40.0}},
                {"kimg": 12, "sec_per_kimg": 4.0, "snapshot": "n12", "metrics": {"fid": 50.0}}]
     (tmp_path / "stats.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    s = health.run_summary(tmp_path)
+    s = reporting.run_summary(tmp_path)
     assert (s["kimg"], s["sec_per_kimg"], s["best_fid"], s["best_kid"], s["newest_snapshot"]) == (
         12, 3.0, 40.0, None, "n12")  # the first tick (start-up) is not a speed
 

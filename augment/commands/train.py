@@ -133,7 +133,7 @@ def _single_only(values: dict[str, Any]) -> None:
 
 def _known_errors() -> tuple[type[Exception], ...]:
     from stylegan_ada.pretrained import PretrainedError
-    from stylegan_ada.training.control import RunLockedError
+    from stylegan_ada.training.run_lock import RunLockedError
     from stylegan_ada.training.data import DataError
     from stylegan_ada.training.launch import LaunchError
     from stylegan_ada.training.state import TrainingStateError
@@ -157,7 +157,7 @@ def _train(ws: Any, args: Any, given: dict[str, Any], values: dict[str, Any]) ->
     from augment.errors import UserError
     from augment.train_plan import make_job, write_config
     from stylegan_ada.training import launch
-    from stylegan_ada.training.control import RunLock
+    from stylegan_ada.training.run_lock import RunLock
     from stylegan_ada.training.distributed import launched_by_torchrun
     from stylegan_ada.training.run_dir import create_run_dir
 
@@ -189,7 +189,7 @@ def _train_torchrun(ws: Any, args: Any, given: dict[str, Any], values: dict[str,
     """Under torchrun every rank runs this; rank 0 plans and creates the run, the others receive the job."""
     from augment.train_plan import make_job, write_config
     from stylegan_ada.training import launch
-    from stylegan_ada.training.control import RunLock
+    from stylegan_ada.training.run_lock import RunLock
     from stylegan_ada.training.run_dir import create_run_dir
 
     import torch

@@ -92,10 +92,10 @@ def run_job(job: Job, ctx: DistContext = SINGLE, *, log: Callable[[str], None] |
             source: Any = None) -> Any:
     """Train ``job`` in this process (as rank ``ctx.rank``); returns the RunResult.
 
-    The caller holds the run's lock (:class:`~stylegan_ada.training.control.RunLock`) for the whole job.
+    The caller holds the run's lock (:class:`~stylegan_ada.training.run_lock.RunLock`) for the whole job.
     """
     from stylegan_ada.training import training_loop
-    from stylegan_ada.training.control import StopRequest
+    from stylegan_ada.training.stop import StopRequest
     from stylegan_ada.training.run_dir import state_tags
 
     import torch

@@ -22,9 +22,10 @@ from typing import Any, Callable
 import torch
 
 from stylegan_ada.loss import StyleGAN2Loss
-from stylegan_ada.training import health, precision
+from stylegan_ada.training import precision, reporting
 from stylegan_ada.training import run_dir as rd
-from stylegan_ada.training.control import FaultPlan, StopRequest
+from stylegan_ada.training.faults import FaultPlan
+from stylegan_ada.training.stop import StopRequest
 from stylegan_ada.training.data import ImageSet, SampleOrder
 from stylegan_ada.training.distributed import SINGLE, DistContext, all_reduce_sum, any_rank, average_gradients, barrier
 from stylegan_ada.training.options import TrainingOptions
@@ -95,7 +96,7 @@ class Trainer:
         self.phases = build_phases(self.G, self.D, options)
         self.ema = EmaUpdater(self.G, self.G_ema)
         self.progress = Progress()
-        self.faults = FaultPlan()
+        self.faults = FaultPlan.from_env()  # None unless a test armed one: read once, not per step
         self.resumed_from: str | None = None
         self.keep_tags: list[str] = []
 
@@ -197,7 +198,7 @@ class Trainer:
         self.log(f"Training to {o.total_kimg} kimg: {len(self.data)} images, batch {o.batch} "
                  f"({self.ctx.world_size} process(es) x {self.rounds} round(s) x {o.batch_gpu}), device {self.device}"
                  + (f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else ""))
-        bar = health.progress_bar(total_nimg, pr.cur_nimg, enabled=show_progress and self.ctx.is_main)
+        bar = reporting.progress_bar(total_nimg, pr.cur_nimg, enabled=show_progress and self.ctx.is_main)
         self.session_start = time.time()
         self.tick_start_time = time.time()
         self.maintenance = 0.0
@@ -207,13 +208,14 @@ class Trainer:
                     self.log(f"Stop requested (signal {stop.signal}); writing a final snapshot")
                     path = self._snapshot()
                     return RunResult("stopped", pr.cur_nimg, path, self.resumed_from)
-                self.faults.at_step(pr.batch_idx)
+                if self.faults is not None:
+                    self.faults.at_step(pr.batch_idx)
                 self._step()
                 bar.update(o.batch)
                 done = pr.cur_nimg >= total_nimg
                 if not done and pr.cur_tick != 0 and pr.cur_nimg < pr.tick_start_nimg + o.kimg_per_tick * 1000:
                     continue
-                with health.bar_paused(bar):
+                with reporting.bar_paused(bar):
                     self._end_tick(done)
                 if done:
                     return RunResult("done", pr.cur_nimg, self._newest_network(), self.resumed_from)
@@ -280,7 +282,7 @@ class Trainer:
         reals = self.run_dir / rd.REALS_NAME
         if not reals.exists():
             self.grid.save_reals(self.data, reals)
-        health.truncate_stats(self.run_dir / rd.STATS_NAME, self.progress.cur_nimg)
+        reporting.truncate_stats(self.run_dir / rd.STATS_NAME, self.progress.cur_nimg)
         for tmp in self.run_dir.glob(".*.tmp"):  # temp files of a killed writer
             tmp.unlink(missing_ok=True)
 
@@ -289,14 +291,14 @@ class Trainer:
         tick = pr.cur_tick
         tick_end = time.time()
         summary = self.stats.summarize(lambda t: all_reduce_sum(t, self.ctx), self.ctx.world_size)
-        record = health.tick_record(
+        record = reporting.tick_record(
             tick=tick, cur_nimg=pr.cur_nimg, tick_nimg=pr.cur_nimg - pr.tick_start_nimg,
             tick_seconds=tick_end - self.tick_start_time, maintenance=self.maintenance,
             total_seconds=pr.wall_seconds + tick_end - self.session_start, stats=summary,
             augment_p=float(self.augment_pipe.p) if self.augment_pipe is not None else 0.0,
             rt=self.ada.r_t if self.ada is not None else None, device=self.device,
             total_nimg=int(round(o.total_kimg * 1000)))
-        self.log(health.status_line(record))
+        self.log(reporting.status_line(record))
         pr.cur_tick += 1
         pr.tick_start_nimg = pr.cur_nimg
         if self.ctx.is_main and (done or tick % o.image_snap == 0):
@@ -306,7 +308,7 @@ class Trainer:
         if done or tick % o.snap == 0:
             self._snapshot(record)
         elif self.ctx.is_main:
-            health.append_record(self.run_dir / rd.STATS_NAME, record)
+            reporting.append_record(self.run_dir / rd.STATS_NAME, record)
         if self.tb is not None:
             self.tb.tick(record)
         self.tick_start_time = time.time()
@@ -330,14 +332,15 @@ class Trainer:
                 path = save_network(self.run_dir, tag, nets=self.nets, augment_pipe=self.augment_pipe,
                                     training_set_kwargs=self.inputs.training_set_kwargs, extra=self._extra(),
                                     log=self.log)
-                self.faults.in_snapshot()
+                if self.faults is not None:
+                    self.faults.in_snapshot()
                 if self.opts.metrics != "none":
                     self._evaluate_metrics(tag)
                 if record is not None:
                     record["snapshot"] = path.name
                     if pr.metric_history and pr.metric_history[-1].get("nimg") == pr.cur_nimg:
                         record["metrics"] = pr.metric_history[-1]
-                    health.append_record(self.run_dir / rd.STATS_NAME, record)
+                    reporting.append_record(self.run_dir / rd.STATS_NAME, record)
                 pr.last_snapshot_nimg = pr.cur_nimg
                 pr.wall_seconds += time.time() - self.session_start
                 self.session_start = time.time()

@@ -51,7 +51,7 @@ def _mean(rec: dict[str, Any], name: str) -> str:
 
 
 def status_line(rec: dict[str, Any]) -> str:
-    """The health line printed each tick."""
+    """The status line printed each tick."""
     fields = [f"tick {rec['tick']:<5d}", f"kimg {rec['kimg']:<8.3f}", f"time {_hms(rec['total_sec']):<10s}",
               f"sec/tick {rec['sec_per_tick']:<6.1f}", f"sec/kimg {rec['sec_per_kimg']:<7.2f}",
               f"maint {rec['maintenance_sec']:<5.1f}"]
