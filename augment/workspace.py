@@ -244,8 +244,3 @@ def write_workspace(root: str | os.PathLike, *, dataset: str, options: dict[str,
         config.update(extra)
     atomic_write_json(root / CONFIG_NAME, config)
     return Workspace(root.resolve(), config)
-
-
-def load_workspace(path: str | os.PathLike | None = None) -> Workspace:
-    """Shorthand for :meth:`Workspace.load`."""
-    return Workspace.load(path)

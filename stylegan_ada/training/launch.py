@@ -44,7 +44,6 @@ class Job:
     share: int = 1                        # jobs training on this device at once (CPU threads are divided)
     log_prefix: str = ""                  # before each printed status line (several classes print at once)
     image_sha256: list[str] = field(default_factory=list)  # per image: the bytes the caller's leak check read
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class RunLog:

@@ -20,7 +20,6 @@ TAG_RE = r"(\d{6,})(?:\.(\d{3}))?"
 NETWORK_RE = re.compile(rf"^network-snapshot-{TAG_RE}\.safetensors$")
 STATE_RE = re.compile(rf"^training-state-{TAG_RE}\.pt$")
 CONFIG_NAME = "config.json"
-LOG_NAME = "log.txt"
 STATS_NAME = "stats.jsonl"
 REALS_NAME = "reals.png"
 
@@ -75,10 +74,6 @@ def network_path(run_dir: Path, tag: str) -> Path:
 
 def state_path(run_dir: Path, tag: str) -> Path:
     return run_dir / f"training-state-{tag}.pt"
-
-
-def fakes_path(run_dir: Path, tag: str) -> Path:
-    return run_dir / f"fakes{tag}.png"
 
 
 def _tag_of(name: str, pattern: re.Pattern) -> str | None:
