@@ -154,7 +154,7 @@ def train_classes(ws: Workspace, args: tc.TrainArgs, given: dict[str, Any],
     with ExitStack() as locks:
         for cls in classes:
             entry = record.data["runs"].get(cls, {})
-            if values["resume"] and entry.get("status") in FINISHED and "kimg" not in given:
+            if values["resume"] and entry.get("status") in FINISHED and given.get("kimg", 0) <= entry.get("kimg", 0):
                 click.echo(f"{cls}: already trained ({entry.get('kimg')} kimg); skipped", err=True)
                 continue
             try:
@@ -221,18 +221,18 @@ def _run(mode: str, slots: list[str], jobs: dict[str, Any], record: JobRecord, g
             if mode == "ddp":
                 result = launch.spawn(jobs[cls], gpus)
             else:
-                result = _run_here(jobs[cls])
+                result = _run_here(jobs[cls], stop)
             finished(index, result)
             if result["status"] == "stopped":
                 break
 
 
-def _run_here(job: Any) -> dict[str, Any]:
+def _run_here(job: Any, stop: Any) -> dict[str, Any]:
     from augment.commands.train import _known_errors
     from stylegan_ada.training import launch
 
     try:
-        return launch.result_dict(launch.run_job(job))
+        return launch.result_dict(launch.run_job(job, stop=stop))
     except _known_errors() as exc:
         return {"status": "error", "message": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
     except Exception as exc:  # noqa: BLE001 - one class failing must not stop the others; reported, exit 2 at the end

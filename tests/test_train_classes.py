@@ -58,3 +58,5 @@ def test_classes_job_equals_single_runs_survives_a_failing_class_and_resumes_aft
     for c in "ab":
         assert max_abs_diff(g_ema(final_network(only_run(stop_ws.root, c))),
                             g_ema(final_network(only_run(job_ws.root, c)))) == 0.0
+    code, out = run_child([*argv, "--resume"], tmp_path / "again.txt")  # nothing left: no class is touched
+    assert code == 0 and "a: already trained (0.012 kimg); skipped" in out and "Training to" not in out, out

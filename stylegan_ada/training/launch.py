@@ -6,6 +6,7 @@ themselves.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -88,10 +89,11 @@ def load_data(job: Job, show_progress: bool):
 
 
 def run_job(job: Job, ctx: DistContext = SINGLE, *, log: Callable[[str], None] | None = None,
-            source: Any = None) -> Any:
+            source: Any = None, stop: Any = None) -> Any:
     """Train ``job`` in this process (as rank ``ctx.rank``); returns the RunResult.
 
-    The caller holds the run's lock (:class:`~stylegan_ada.training.run_lock.RunLock`) for the whole job.
+    The caller holds the run's lock (:class:`~stylegan_ada.training.run_lock.RunLock`) for the whole job. ``stop``: an
+    installed StopRequest of the caller (jobs in a row: a signal between two of them is not lost).
     """
     from stylegan_ada.training import training_loop
     from stylegan_ada.training.stop import StopRequest
@@ -113,7 +115,7 @@ def run_job(job: Job, ctx: DistContext = SINGLE, *, log: Callable[[str], None] |
         raise training_loop.TrainingError(job.init_missing)
     data = load_data(job, job.show_progress and ctx.is_main)
     inputs = training_loop.RunInputs(data, job.training_set_kwargs, init_from=job.init_from, init_source=source)
-    with StopRequest() as stop:
+    with contextlib.nullcontext(stop) if stop is not None else StopRequest() as stop:
         return training_loop.run(job.options, run_dir, inputs, device=device, ctx=ctx, log=log,
                                  show_progress=job.show_progress, stop=stop)
 
