@@ -6,14 +6,13 @@ themselves.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -115,7 +114,7 @@ def run_job(job: Job, ctx: DistContext = SINGLE, *, log: Callable[[str], None] |
         raise training_loop.TrainingError(job.init_missing)
     data = load_data(job, job.show_progress and ctx.is_main)
     inputs = training_loop.RunInputs(data, job.training_set_kwargs, init_from=job.init_from, init_source=source)
-    with contextlib.nullcontext(stop) if stop is not None else StopRequest() as stop:
+    with nullcontext(stop) if stop is not None else StopRequest() as stop:
         return training_loop.run(job.options, run_dir, inputs, device=device, ctx=ctx, log=log,
                                  show_progress=job.show_progress, stop=stop)
 
