@@ -233,17 +233,10 @@ class LoadedModel:
 
 def _read_network(path: Path, device: str) -> tuple[dict[str, Any], str]:
     """(networks + metadata, sha256 of the file); NetworkLoadError (SnapshotError) or OSError when the file is bad."""
+    from stylegan_ada.legacy.loader import load_network_bytes
+
     data = path.read_bytes()
-    digest = sha256_bytes(data)
-    if path.suffix == ".pkl":
-        import io
-
-        from stylegan_ada import load_network_pkl
-
-        return load_network_pkl(io.BytesIO(data)), digest
-    from stylegan_ada.checkpoint import load_snapshot_bytes
-
-    return load_snapshot_bytes(data, device, source=str(path)), digest
+    return load_network_bytes(data, device, source=str(path)), sha256_bytes(data)
 
 
 def _recorded(data: dict[str, Any], *keys: str) -> Any:

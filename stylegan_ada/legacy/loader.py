@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import torch
+
 from stylegan_ada.checkpoint import NetworkLoadError, finalize, is_snapshot_bytes, load_snapshot_bytes
 from stylegan_ada.legacy.persistence import convert_reference_snapshot
 from stylegan_ada.legacy.tf_convert import convert_tf_pickle, is_tf_pickle
@@ -38,8 +40,17 @@ def load_network_pkl(path_or_file: str | os.PathLike | BinaryIO) -> dict[str, An
     with a one-line reason.
     """
     data, source = _read_all(path_or_file)
+    return load_network_bytes(data, source=source)
+
+
+def load_network_bytes(data: bytes, device: str | torch.device = "cpu", *, source: str = "<bytes>") -> dict[str, Any]:
+    """:func:`load_network_pkl` for a file already in memory, with its modules on ``device``.
+
+    The one place that tells the formats apart, by content (never by file name): our safetensors snapshot, a zip
+    (refused: ``torch.save`` output), a pickle (reference PyTorch or TF-era).
+    """
     if is_snapshot_bytes(data[:16]):
-        return load_snapshot_bytes(data, "cpu", source=source)
+        return load_snapshot_bytes(data, device, source=source)
     if data[:2] == b"PK":
         raise NetworkLoadError(f"{source} is a zip archive (torch.save / training state?), not a network file; "
                                "pass a network-snapshot .safetensors or a reference .pkl")
@@ -56,5 +67,5 @@ def load_network_pkl(path_or_file: str | os.PathLike | BinaryIO) -> dict[str, An
         raise NetworkLoadError(f"{source}: malformed network pickle ({type(exc).__name__}: "
                                f"{str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
     for key in ("G", "D", "G_ema", "augment_pipe"):
-        result[key] = finalize(result[key])
+        result[key] = finalize(result[key], device)
     return {key: result.get(key) for key in RESULT_KEYS}
