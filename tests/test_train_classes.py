@@ -60,3 +60,48 @@ def test_classes_job_equals_single_runs_survives_a_failing_class_and_resumes_aft
                             g_ema(final_network(only_run(job_ws.root, c)))) == 0.0
     code, out = run_child([*argv, "--resume"], tmp_path / "again.txt")  # nothing left: no class is touched
     assert code == 0 and "a: already trained (0.012 kimg); skipped" in out and "Training to" not in out, out
+
+
+def _sleeping_child(job):
+    """Stands in for a training process: runs until SIGTERM, then reports a clean stop."""
+    import json as _json
+    import os
+    import time
+
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *a: stop.append(1))
+    open(os.path.join(job.run_dir, "started"), "w").close()
+    while not stop:
+        time.sleep(0.01)
+    with open(os.path.join(job.run_dir, ".result.json"), "w") as f:
+        _json.dump({"status": "stopped", "cur_nimg": 0}, f)
+
+
+def test_queue_runs_one_job_per_slot_and_a_sigterm_stops_them_all(tmp_path, monkeypatch):
+    import os
+    import threading
+
+    from stylegan_ada import presets
+    from stylegan_ada.training import launch
+
+    opts = presets.training_options("tiny", 16, batch=4, total_kimg=0.004)
+    jobs = []
+    for name in "abc":
+        (tmp_path / name).mkdir()
+        jobs.append(launch.Job(options=opts, run_dir=str(tmp_path / name), image_paths=[], labels=[],
+                               class_names=[name], resolution=16, training_set_kwargs={}))
+    monkeypatch.setattr(launch, "_queue_child", _sleeping_child)
+    started = []
+
+    def stop_when_two_run():
+        assert wait_for(lambda: all((tmp_path / n / "started").exists() for n in "ab"), timeout=60)
+        os.kill(os.getpid(), signal.SIGTERM)  # to the parent only: it must pass it on
+
+    before = signal.getsignal(signal.SIGTERM)
+    thread = threading.Thread(target=stop_when_two_run)
+    thread.start()
+    results = launch.run_queue(jobs, ["cpu", "cpu"], on_start=lambda i, job: started.append((i, job.device)))
+    thread.join()
+    assert started == [(0, "cpu"), (1, "cpu")]  # two slots: the third job waits, then never starts
+    assert [r and r["status"] for r in results] == ["stopped", "stopped", None]
+    assert signal.getsignal(signal.SIGTERM) is before and not (tmp_path / "c" / "started").exists()
