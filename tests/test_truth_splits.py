@@ -84,8 +84,14 @@ def test_user_splits_are_kept_and_val_is_carved_from_train_only_without_val_rows
 
 def test_too_few_clips_is_refused_exactly_at_the_boundary():
     assign_splits({"a": _sources("a", 6)}, SplitPlan(test=4))  # 4 test + 2 train/val: enough
-    with pytest.raises(UserError, match=r"class 'a' has 5 usable clip\(s\) but this split needs 6"):
+    with pytest.raises(UserError, match=r"class 'a' has 5 usable clip\(s\) but this split needs 6 \(4 test \+ at "
+                                        r"least 2 for train/val\); add clips, or lower --test-size"):
         assign_splits({"a": _sources("a", 5)}, SplitPlan(test=4))
+    with pytest.raises(UserError, match=r"class 'b' has 0 clip\(s\) left for train/val; at least 2 are needed — add "
+                                        "clips or lower --test-size"):  # a class the pool does not list gets none
+        assign_splits({"a": _sources("a", 7), "b": _sources("b", 7)}, SplitPlan(test=4, pool={"a": 3}))
+    with pytest.raises(UserError, match=r"class 'a' has 1 clip\(s\) left for train/val"):  # user split, 1 train row
+        assign_splits({"a": _sources("a", 3, ["test", "test", "train"])}, SplitPlan())
     assign_splits({"a": _sources("a", 7)}, SplitPlan(test=4, pool={"a": 3}))
     with pytest.raises(UserError, match=r"the 4Q-small protocol needs 7 \(4 test \+ 3 training pool\)"):
         assign_splits({"a": _sources("a", 6)}, SplitPlan(test=4, pool={"a": 3}, protocol="4Q-small"))
@@ -222,3 +228,18 @@ def test_plan_from_options_reads_test_and_val_size_and_keeps_protocol_fields():
     assert plan_from_options({"test_size": None, "val_size": None}, 12) == SplitPlan(test=12, val_fraction=0.2)
     with pytest.raises(UserError, match="--val-size must be a fraction"):
         plan_from_options({"val_size": 1.5}, 0.2)
+
+
+def test_user_split_with_groups_keeps_the_test_side_of_a_straddling_group():
+    from augment.datasets.splits import assign_group_splits
+
+    by_class, groups = _songs({"a": [2, 2, 2, 2, 2]})
+    items = sorted(by_class["a"], key=lambda s: s.name)
+    labels = ["test", "train", "train", "train", "train", "val", "test", "test", "train", "val"]  # song0 straddles
+    fixed = [Source(s.path, s.name, s.cls, sp) for s, sp in zip(items, labels)]
+    groups = {f: groups[s] for f, s in zip(fixed, items)}
+    got, excluded = assign_group_splits({"a": fixed}, SplitPlan(), groups)
+    assert [(s.name, why) for s, why in excluded] == [
+        ("a/a-song00-1.wav", "group 'a-song00' has test clips (e.g. a/a-song00-0.wav); excluded from train so the "
+                             "group stays in one split")]
+    assert {(s.name, sp) for s, sp in got["a"]} == {(s.name, s.split) for s in fixed[:1] + fixed[2:]}
