@@ -25,14 +25,16 @@ def summary_writer_class() -> Any:
 class TickWriter:
     """Writes the tick records of one run (rank 0 only); a no-op without tensorboard."""
 
-    def __init__(self, run_dir: Path, log: Callable[[str], None], resume_nimg: int | None = None):
-        cls = summary_writer_class()
+    def __init__(self, run_dir: Path, log: Callable[[str], None], resume_nimg: int | None = None,
+                 enabled: bool = True):
+        cls = summary_writer_class() if enabled else None
         self.writer = None
-        if cls is None:
+        if cls is None and enabled:
             if not _noted:
                 _noted.append(True)
                 log(f"note: no TensorBoard event files (the tensorboard package is not installed: {INSTALL_HINT}); "
                     "stats.jsonl has the same numbers")
+        if cls is None:
             return
         # purge_step drops events past the snapshot a resume continues from (ticks of a killed attempt)
         self.writer = cls(log_dir=str(run_dir), purge_step=resume_nimg)

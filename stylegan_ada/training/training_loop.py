@@ -191,10 +191,9 @@ class Trainer:
                      "(raise --kimg to train longer)")
             return RunResult("already_done", pr.cur_nimg, self._newest_network(), self.resumed_from)
         self.grid = None
-        self.tb = None
         if self.ctx.is_main:
             self._prepare_outputs()
-            self.tb = TickWriter(self.run_dir, self.log, pr.cur_nimg if self.resumed_from else None)
+        self.tb = TickWriter(self.run_dir, self.log, pr.cur_nimg if self.resumed_from else None, self.ctx.is_main)
         self.log(f"Training to {o.total_kimg} kimg: {len(self.data)} images, batch {o.batch} "
                  f"({self.ctx.world_size} process(es) x {self.rounds} round(s) x {o.batch_gpu}), device {self.device}"
                  + (f" ({torch.get_num_threads()} threads)" if self.device.type == "cpu" else ""))
@@ -223,8 +222,7 @@ class Trainer:
             raise self._write_error(exc, rd.snapshot_tag(pr.cur_nimg, None)) from exc
         finally:
             bar.close()
-            if self.tb is not None:
-                self.tb.close()
+            self.tb.close()
 
     def _stop_requested(self, stop: StopRequest) -> bool:
         if not self.ctx.enabled:
@@ -309,8 +307,7 @@ class Trainer:
             self._snapshot(record)
         elif self.ctx.is_main:
             reporting.append_record(self.run_dir / rd.STATS_NAME, record)
-        if self.tb is not None:
-            self.tb.tick(record)
+        self.tb.tick(record)
         self.tick_start_time = time.time()
         self.maintenance = self.tick_start_time - tick_end
 
