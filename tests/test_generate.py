@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -78,7 +79,9 @@ def test_image_depends_only_on_seed_and_noise_mode():
                                   device="cpu")]).astype(int)
     one_by_one, batched = run([3, 7, 11], 1), run([3, 7, 11], 3)
     assert np.abs(one_by_one - batched).max() <= 1  # same z per seed; only float summation order may differ
+    state = torch.get_rng_state()
     noisy = run([3, 7], 2, "random")
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's random stream is left as it was
     assert (noisy == run([3, 7], 2, "random")).all() and (noisy != batched[:2]).any()
     # the noise is seeded by the batch's first seed (README): same first seed, same noise for the first image
     assert (run([3, 9], 2, "random")[0] == noisy[0]).all() and (run([7, 3], 2, "random")[1] != noisy[0]).any()
