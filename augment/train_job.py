@@ -151,6 +151,7 @@ def train_classes(ws: Workspace, args: tc.TrainArgs, given: dict[str, Any],
         if record is None:
             record = JobRecord(Path(), {"args": stored, "runs": {}})
     plans: dict[str, Any] = {}
+    unplanned: list[str] = []
     with ExitStack() as locks:
         for cls in classes:
             entry = record.data["runs"].get(cls, {})
@@ -175,6 +176,7 @@ def train_classes(ws: Workspace, args: tc.TrainArgs, given: dict[str, Any],
                     f"cannot write its run directory ({exc.strerror}: {exc.filename})" if isinstance(exc, OSError)
                     else str(exc))
                 click.echo(f"error: class {cls}: {message}", err=True)
+                unplanned.append(cls)
                 if not values["dry_run"]:
                     record.update(cls, status="error", message=message)
                 continue
@@ -185,6 +187,8 @@ def train_classes(ws: Workspace, args: tc.TrainArgs, given: dict[str, Any],
 
             click.echo(json.dumps({"schedule": {"mode": mode, "slots": slots},
                                    "classes": {c: p.summary() for c, p in plans.items()}}, indent=2))
+            if unplanned:
+                raise UserError(f"--dry-run: {len(unplanned)} class(es) could not be planned: {', '.join(unplanned)}")
             return None
         share = len(slots) if mode == "queue" and not device.startswith("cuda") else concurrent
         jobs = {cls: dataclasses.replace(make_job(plan, not values["quiet"] and mode != "queue", share=share),
