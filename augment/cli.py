@@ -12,6 +12,7 @@ COMMANDS = {
     "check-novelty": "augment.commands.novelty:check_novelty",
     "pretrained": "augment.commands.pretrained:pretrained",
     "classic": "augment.commands.classic:classic",
+    "verify": "augment.commands.verify:verify",
 }
 
 cli = lazy_group("augment", COMMANDS, """GAN data augmentation for small-data classification.

@@ -20,12 +20,9 @@ def _train(ws, *extra):
 
 def _all_snapshots_readable(run_dir) -> list[str]:
     """Names of snapshot files that do not load (must stay empty whatever was killed when)."""
-    from stylegan_ada.checkpoint import verify_snapshot
-    from stylegan_ada.training.state import verify_training_state
+    from stylegan_ada.training.verify import check_run
 
-    bad = [p.name for p in run_dir.glob("training-state-*.pt") if not verify_training_state(p)]
-    bad += [p.name for p in run_dir.glob("network-snapshot-*.safetensors") if not verify_snapshot(p)]
-    return bad
+    return [check.path.name for check in check_run(run_dir) if not check.ok]
 
 
 def _ticks(run_dir) -> list[int]:

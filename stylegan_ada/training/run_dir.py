@@ -86,6 +86,11 @@ def network_tag(name: str) -> str | None:
     return _tag_of(name, NETWORK_RE)
 
 
+def state_tag(name: str) -> str | None:
+    """The tag of a ``training-state-<tag>.pt`` file name (None for any other name)."""
+    return _tag_of(name, STATE_RE)
+
+
 def _tags(run_dir: Path, pattern: re.Pattern) -> list[str]:
     if not run_dir.is_dir():
         return []
@@ -116,15 +121,13 @@ def find_resume_point(run_dir: Path, warn: Callable[[str], None]) -> tuple[Resum
 
     Each problem is also passed to ``warn`` (one line each).
     """
-    from stylegan_ada.training.state import TrainingStateError, check_state, load_training_state, verify_pair
+    from stylegan_ada.training.state import TrainingStateError, load_resumable_state
 
     problems: list[str] = []
     for tag in reversed(state_tags(run_dir)):
         spath, npath = state_path(run_dir, tag), network_path(run_dir, tag)
         try:
-            state = load_training_state(spath)
-            check_state(state, spath.name)
-            verify_pair(state, npath)
+            state = load_resumable_state(spath, npath)
         except TrainingStateError as exc:
             problems.append(f"{spath.name}: {exc}")
             warn(f"warning: snapshot {tag} is unusable ({exc}); falling back to the previous one")

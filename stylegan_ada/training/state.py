@@ -180,14 +180,6 @@ def check_state(state: dict[str, Any], name: str) -> None:
             raise TrainingStateError(f"{name}: field {key!r} must be {want}, got {type(state[key]).__name__}")
 
 
-def verify_training_state(path: str | os.PathLike) -> bool:
-    try:
-        load_training_state(path)
-    except TrainingStateError:
-        return False
-    return True
-
-
 def verify_pair(state: dict[str, Any], network_path: Path) -> None:
     """TrainingStateError unless ``network_path`` is the network snapshot this state was written with."""
     if state.get("network_snapshot") != network_path.name:
@@ -197,3 +189,12 @@ def verify_pair(state: dict[str, Any], network_path: Path) -> None:
     if sha256_file(network_path) != state.get("network_sha256"):
         raise TrainingStateError(f"its network snapshot {network_path.name} is damaged or from another run "
                                  "(sha256 differs)")
+
+
+def load_resumable_state(path: Path, network_path: Path) -> dict[str, Any]:
+    """A state fit to resume from: intact (its checksum), complete (:data:`STATE_SCHEMA`) and written with
+    ``network_path`` (:func:`verify_pair`); TrainingStateError naming the first problem."""
+    state = load_training_state(path)
+    check_state(state, path.name)
+    verify_pair(state, network_path)
+    return state
