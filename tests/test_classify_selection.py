@@ -55,13 +55,23 @@ def test_select_model_uses_cv_not_test():
     assert select_model(results) == "svm_rbf"              # best CV; ties keep the first listed
 
 
-def test_baseline_choices_ignore_test_labels(audio_ws, tmp_path):  # noqa: F811
+def test_baseline_choices_ignore_test_labels(audio_ws, tmp_path, monkeypatch):  # noqa: F811
+    import classify.baseline.run as baseline_run
+
     res = run_baseline(audio_ws, "--models", "svm_linear,knn")
     assert res.exit_code == 0, res.output + res.stderr
     permuted = permute_test_labels(audio_ws, tmp_path / "permuted")
+    fit = baseline_run.fit_model
+
+    def fit_while_another_run_finishes(*args, **kwargs):
+        (permuted / "results" / "00000-real-small_cnn-whole-none-seed0").mkdir(parents=True, exist_ok=True)
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(baseline_run, "fit_model", fit_while_another_run_finishes)
     res = run_baseline(permuted, "--models", "svm_linear,knn")
     assert res.exit_code == 0, res.output + res.stderr
     a, b = only_run(audio_ws, "baseline"), only_run(permuted, "baseline")
+    assert b["run_id"].startswith("00001-")          # numbered when written: no clash with the run made meanwhile
     cv = {name: r["cv_macro_f1"] for name, r in a["models"].items()}
     assert a["selected"] == max(cv, key=cv.get) and f"selected {a['selected']} by CV" in res.output
     assert b["selected"] == a["selected"]

@@ -79,8 +79,6 @@ def run_baseline(ws: Workspace, *, models: list[str], audio_dir: str | None = No
     is_test = np.array([r.split == "test" for r, _ in files])
     fit_X, fit_y = X[~is_test], y[~is_test]          # train + val: the hyper-parameters come from CV on it
     folds = cv_folds(fit_y, folds)
-    number = next_run_number(ws.results_dir)
-    rid = run_id(number, "baseline", f"seed{seed}")
     results: dict[str, Any] = {}
     preds: dict[str, np.ndarray] = {}
     for name in models:
@@ -97,6 +95,8 @@ def run_baseline(ws: Workspace, *, models: list[str], audio_dir: str | None = No
     selected = select_model(results)
     click.echo(f"selected by CV macro-F1 on train+val: {selected} (test macro-F1 "
                f"{results[selected]['test']['macro_f1']:.3f})")
+    # numbered when written (as eval runs are), so a run finishing meanwhile in this workspace keeps its own number
+    rid = run_id(next_run_number(ws.results_dir), "baseline", f"seed{seed}")
     metrics = {"run_id": rid, "created": now_iso(), "code_version": code_version(), "train": "real",
                "selected": selected, "selection": "highest cv_macro_f1 on train+val (first listed wins ties)",
                "test_source": "real", "arch": "baseline", "seed": seed, "classes": classes,
