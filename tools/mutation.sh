@@ -10,7 +10,8 @@
 #   $MUTATION_WORK/<module>/survivors.txt  every surviving mutant as a diff (`mutmut show`)
 # Results and why each survivor is harmless: docs/benchmarks.md, "Mutation testing".
 # Environment: MUTATION_WORK (default /tmp/mutation), MUTATION_TIMEOUT (seconds per module, default 1800),
-# MUTATION_JOBS (parallel mutants, default 1), PY (default .venv/bin/python).
+# MUTATION_JOBS (parallel mutants, default 1), MUTATION_CONTINUE=1 (resume a timed-out module in its existing
+# scratch copy instead of starting afresh), PY (default .venv/bin/python).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,16 +23,17 @@ JOBS=${MUTATION_JOBS:-1}
 # module -> the test files (or pytest node ids) that check it, space separated; slow end-to-end tests are left out
 declare -A MODULES=(
   [augment/render.py]="tests/test_generate_reference.py tests/test_generate.py::test_image_depends_only_on_seed_and_noise_mode"
-  [augment/datasets/splits.py]="tests/test_datasets_splits.py tests/test_truth_splits.py"
-  [stylegan_ada/checkpoint.py]="tests/test_checkpoint.py tests/test_resume_state.py"
-  [stylegan_ada/training/snapshots.py]="tests/test_checkpoint.py tests/test_resume_state.py tests/test_faults_train.py"
-  [stylegan_ada/training/state.py]="tests/test_resume_state.py tests/test_checkpoint.py"
-  [augment/leak_guard.py]="tests/test_leak_guard.py tests/test_truth_leak_guard.py"
-  [classify/metrics.py]="tests/test_classify_metrics.py tests/test_truth_classify_metrics.py"
-  [classify/stats.py]="tests/test_classify_metrics.py tests/test_truth_classify_metrics.py"
+  [augment/datasets/splits.py]="tests/test_truth_splits.py tests/test_datasets_splits.py"
+  [stylegan_ada/checkpoint.py]="tests/test_checkpoint.py tests/test_resume_state.py tests/test_hardening_resume.py"
+  [stylegan_ada/training/snapshots.py]="tests/test_resume_state.py tests/test_hardening_resume.py tests/test_checkpoint.py"
+  [stylegan_ada/training/state.py]="tests/test_resume_state.py tests/test_hardening_resume.py"
+  [augment/leak_guard.py]="tests/test_leak_guard.py tests/test_leak_prepare.py tests/test_leak_near_copies.py"
+  [classify/metrics.py]="tests/test_classify_metrics.py"
+  [classify/stats.py]="tests/test_classify_stats.py tests/test_classify_metrics.py"
+  [classify/results.py]="tests/test_classify_metrics.py tests/test_classify_stats.py"
 )
 ORDER=(augment/render.py augment/datasets/splits.py stylegan_ada/checkpoint.py stylegan_ada/training/snapshots.py
-       stylegan_ada/training/state.py augment/leak_guard.py classify/metrics.py classify/stats.py)
+       stylegan_ada/training/state.py augment/leak_guard.py classify/metrics.py classify/stats.py classify/results.py)
 
 "$PY" -c "import mutmut" 2>/dev/null || { echo "error: mutmut is not installed; run: $PY -m pip install -e '.[mutation]'" >&2; exit 2; }
 MUTMUT="$(dirname "$PY")/mutmut"
@@ -45,10 +47,14 @@ run_module() {
   for t in $tests; do [ -f "$REPO/${t%%::*}" ] && present+=("$t"); done
   [ "${#present[@]}" -gt 0 ] || { echo "skip $module: none of its test files exist ($tests)"; return 0; }
   local dir="$WORK/${module//\//_}"
-  rm -rf "$dir" && mkdir -p "$dir"
-  # a frozen copy of the working tree: others may edit the checkout while this runs
-  (cd "$REPO" && tar --exclude=./.venv --exclude=./.git --exclude=./mutants --exclude=./demo-workspace -cf - .) \
-    | tar -xf - -C "$dir"
+  if [ "${MUTATION_CONTINUE:-0}" = 1 ] && [ -d "$dir/mutants" ]; then
+    echo "continuing the earlier run in $dir (same frozen copy; judged mutants are not run again)"
+  else
+    rm -rf "$dir" && mkdir -p "$dir"
+    # a frozen copy of the working tree: others may edit the checkout while this runs
+    (cd "$REPO" && tar --exclude=./.venv --exclude=./.git --exclude=./mutants --exclude=./demo-workspace -cf - .) \
+      | tar -xf - -C "$dir"
+  fi
   # the tests read ../shared (relative to the repository, and to mutmut's mutants/ copy of it)
   ln -sfn "$REPO/../shared" "$dir/shared"
   ln -sfn "$REPO/../shared" "$WORK/shared"
