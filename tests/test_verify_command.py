@@ -83,3 +83,6 @@ def test_a_state_alone_is_damaged_and_a_folder_without_snapshots_is_refused(tmp_
     empty.mkdir()
     lines = _verify(empty, ok=False)
     assert len(lines) == 1 and lines[0].startswith("error: ") and "holds no network-snapshot" in lines[0]
+    (empty / "G.pkl").write_bytes(b"\x80\x04N.")
+    lines = _verify(empty / "G.pkl", ok=False)
+    assert len(lines) == 1 and lines[0].startswith("error: G.pkl is not one of our snapshot files")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+from fnmatch import fnmatch
 from pathlib import Path
 
 import click
@@ -20,11 +21,14 @@ def verify(target: Path, quiet: bool) -> None:
     """
     from tqdm import tqdm
 
-    from stylegan_ada.training.verify import check_file, run_dirs_under, snapshot_files
+    from stylegan_ada.training.verify import NETWORK_GLOB, STATE_GLOB, check_file, run_dirs_under, snapshot_files
 
     from augment.errors import UserError
 
     if target.is_file():
+        if not any(fnmatch(target.name, glob) for glob in (NETWORK_GLOB, STATE_GLOB)):
+            raise UserError(f"{target.name} is not one of our snapshot files ({NETWORK_GLOB}, {STATE_GLOB}); "
+                            "augment verify checks those (a reference .pkl has no checksums to check)")
         runs, files = [target.parent], [target]
     else:
         runs = run_dirs_under(target)
