@@ -161,8 +161,10 @@ def compare_runs(a: Sequence[Run], b: Sequence[Run], *, n_resamples: int = N_RES
                 "ci95": list(interval) if interval else None, "ci_method": "t" if interval else "none",
                 "per_run_bootstrap_ci95": [list(bootstrap_ci(r.y_true, r.y_pred, n_classes)) for r in runs]}
 
+    per_seed = [rb.macro_f1 - ra.macro_f1 for ra, rb in pairs]
+    seed_ci = t_interval(per_seed) if len(per_seed) >= 3 else None
     return {"a": side([ra for ra, _ in pairs]), "b": side([rb for _, rb in pairs]), "diff": diff, "ci95": list(ci),
-            "p_value": p, "statistic": "mean over seeds of macro-F1(B) - macro-F1(A)",
+            "p_value": p, "per_seed_diff": per_seed, "seed_t_ci95": list(seed_ci) if seed_ci else None, "statistic": "mean over seeds of macro-F1(B) - macro-F1(A)",
             "interval": {"method": "paired stratified bootstrap over test clips, pooled over seeds (percentile)",
                          "resamples": n_resamples, "seed": seed},
             "test": "paired permutation (per seed and clip), two-sided", "n_test": int(len(y)),
@@ -171,20 +173,23 @@ def compare_runs(a: Sequence[Run], b: Sequence[Run], *, n_resamples: int = N_RES
 
 def summary_line(r: dict[str, Any]) -> str:
     lo, hi = r["ci95"]
+    seeds = f"; per seed {seed_cell(r)}" if r["n_pairs"] > 1 else ""
     return (f"{r['b']['arm']} vs {r['a']['arm']}: {r['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}], p = {r['p_value']:.3g} "
             f"(macro-F1 {r['b']['mean']:.3f} vs {r['a']['mean']:.3f}; {r['n_pairs']} seed pair(s), "
-            f"{r['n_test']} test clips)")
+            f"{r['n_test']} test clips{seeds})")
 
 
 CSV_FIELDS = ("arm_a", "arm_b", "runs_a", "runs_b", "macro_f1_a", "macro_f1_b", "diff", "ci_low", "ci_high",
-              "p_value", "pairs", "n_test")
+              "p_value", "seed_ci_low", "seed_ci_high", "pairs", "n_test")
 
 
 def _row(r: dict[str, Any]) -> dict[str, Any]:
     return {"arm_a": r["a"]["arm"], "arm_b": r["b"]["arm"], "runs_a": " ".join(r["a"]["runs"]),
             "runs_b": " ".join(r["b"]["runs"]), "macro_f1_a": f"{r['a']['mean']:.4f}",
             "macro_f1_b": f"{r['b']['mean']:.4f}", "diff": f"{r['diff']:.4f}", "ci_low": f"{r['ci95'][0]:.4f}",
-            "ci_high": f"{r['ci95'][1]:.4f}", "p_value": f"{r['p_value']:.4g}", "pairs": r["n_pairs"],
+            "ci_high": f"{r['ci95'][1]:.4f}", "p_value": f"{r['p_value']:.4g}",
+            "seed_ci_low": f"{r['seed_t_ci95'][0]:.4f}" if r["seed_t_ci95"] else "",
+            "seed_ci_high": f"{r['seed_t_ci95'][1]:.4f}" if r["seed_t_ci95"] else "", "pairs": r["n_pairs"],
             "n_test": r["n_test"]}
 
 
@@ -192,16 +197,24 @@ def markdown(r: dict[str, Any]) -> str:
     lo, hi = r["ci95"]
     return "\n".join([
         f"# classify compare: {r['b']['arm']} (B) vs {r['a']['arm']} (A)", "",
-        "| A | B | macro-F1 A | macro-F1 B | B − A [95 % CI] | p | seed pairs | test clips |",
+        "| A | B | macro-F1 A | macro-F1 B | B − A [95 % CI] | p | per-seed B − A [t 95 %] | test clips |",
         "|---|---|---|---|---|---|---|---|",
         f"| {r['a']['arm']} | {r['b']['arm']} | {r['a']['mean']:.3f} ± {r['a']['sd']:.3f} | "
         f"{r['b']['mean']:.3f} ± {r['b']['sd']:.3f} | {r['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {r['p_value']:.3g} | "
-        f"{r['n_pairs']} | {r['n_test']} |", "",
+        f"{seed_cell(r)} | {r['n_test']} |", "",
         "B − A: mean over seeds of the paired macro-F1 difference on the same test clips. 95 % CI: stratified "
         f"bootstrap of the test clips ({r['interval']['resamples']} resamples, the same clips for both arms and all "
-        "seeds). p: paired permutation test (two-sided). An interval that contains 0 (or p ≥ 0.05) means the test "
-        "split cannot tell the arms apart.", "",
+        "seeds). p: paired permutation test (two-sided). Both treat these seeds as given: they measure the test "
+        "clips' sampling error. The per-seed column adds the seed-to-seed spread (Student-t over the per-seed "
+        "differences, 3 or more pairs). An interval that contains 0 (or p ≥ 0.05) means the data cannot tell the "
+        "arms apart.", "",
         f"A runs: {', '.join(r['a']['runs'])}", f"B runs: {', '.join(r['b']['runs'])}", ""])
+
+
+def seed_cell(r: dict[str, Any]) -> str:
+    diffs = " / ".join(f"{d:+.3f}" for d in r["per_seed_diff"])
+    ci = r.get("seed_t_ci95")
+    return f"{diffs} [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else diffs
 
 
 def write_outputs(ws: Workspace, r: dict[str, Any], name: str) -> dict[str, Path]:
