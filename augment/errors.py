@@ -17,3 +17,13 @@ class Interrupted(UserError):
     """The run was interrupted (SIGINT/SIGTERM) after saving what it could."""
 
     exit_code = 130
+
+
+def user_device(name: str | None, *, gpus: int = 1) -> str:
+    """``stylegan_ada.devices.resolve_device`` (the one device rule) with its refusal as a one-line UserError."""
+    from stylegan_ada.devices import DeviceError, resolve_device
+
+    try:
+        return resolve_device(name, gpus=gpus)
+    except DeviceError as exc:
+        raise UserError(str(exc)) from exc

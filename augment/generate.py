@@ -23,7 +23,7 @@ import click
 import numpy as np
 
 from augment.audio.image_mapping import gray_to_rgb_png
-from augment.errors import UserError
+from augment.errors import UserError, user_device
 from augment.dir_swap import fault_point
 from augment.io_utils import atomic_dir, atomic_write_json, atomic_write_text, check_writable_dir, sha256_bytes
 from augment.output_guard import archive_path, check_location, source_dirs
@@ -81,24 +81,7 @@ class GenerateOptions:
             raise UserError(f"--audio-n must be >= 0, got {self.audio_n}")
         if not np.isfinite(self.truncation_psi):
             raise UserError(f"--trunc must be a finite number, got {self.truncation_psi}")
-        self.device = resolve_device(self.device)
-
-
-def resolve_device(device: str | None) -> str:
-    """``cuda`` when present (or asked for), else ``cpu``; a one-line error for a device that is not there."""
-    import torch
-
-    if device is None or device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise UserError(f"--device {device!r} is not a device name; use cpu, cuda or cuda:N") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: no CUDA GPU is visible to PyTorch; use --device cpu")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise UserError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) are visible")
-    return str(dev)
+        self.device = user_device(self.device)
 
 
 def class_seeds(ws: Workspace, cls: str, opts: GenerateOptions) -> list[int]:

@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import click
 import numpy as np
 
-from augment.errors import UserError
+from augment.errors import UserError, user_device
 from augment.io_utils import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
 from augment.output_guard import check_location, files_only, source_dirs
 from augment.provenance import run_record
@@ -194,10 +194,8 @@ def _get_extractor(name: str, device: str) -> tuple[Any | None, str]:
 def check_novelty(ws: Workspace, folder: str | Path, opts: NoveltyOptions, *, progress: bool = True,
                   command: list[str] | None = None) -> NoveltyReport:
     """Measure every fake of ``folder`` against the real train/val images and write ``folder/_novelty/``."""
-    from augment.generate import resolve_device
-
     opts.check()
-    device = resolve_device(opts.device)
+    device = user_device(opts.device)
     folder = check_location(folder, root=ws.root, sources=source_dirs(ws.config), option="--synthetic")
     with workspace_lock(ws.root, "augment check-novelty"):
         return _check_novelty(ws, folder, opts, device, progress=progress, command=command)

@@ -144,22 +144,6 @@ def apply_defaults(a: TrainArgs, device: str, resolution: int) -> list[str]:
     return notes
 
 
-def resolve_device(device: str, gpus: int) -> str:
-    import torch
-
-    name = device.strip().lower()
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError(f"--device {device}: no CUDA GPU is visible; use --device cpu")
-        if gpus > torch.cuda.device_count():
-            raise UserError(f"--gpus {gpus} but only {torch.cuda.device_count()} GPU(s) are visible")
-    elif name != "cpu":
-        raise UserError(f"--device must be auto, cpu, cuda or cuda:N, got {device!r}")
-    return name
-
-
 def training_resolution(workspace_resolution: int, a: TrainArgs) -> int:
     res = a.resolution
     if res is None:

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from augment import train_config as tc
-from augment.errors import Interrupted, UserError
+from augment.errors import Interrupted, UserError, user_device
 from augment.io_utils import atomic_write_json, read_json
 from augment.provenance import code_version, now_iso
 from augment.workspace import Workspace
@@ -138,7 +138,7 @@ def train_classes(ws: Workspace, args: tc.TrainArgs, given: dict[str, Any],
         raise UserError(f"--concurrent must be between 1 and {MAX_CONCURRENT}, got {concurrent}")
     check = dataclasses.replace(args, cls=classes[0], gpus=args.gpus if values["ddp"] else 1)
     tc.check_user_args(args)
-    device = tc.resolve_device(args.device, args.gpus)
+    device = user_device(args.device, gpus=args.gpus)
     mode, slots = schedule(args, device, concurrent, values["ddp"])
     class_given = {k: v for k, v in given.items() if k not in _JOB_ONLY or values["ddp"]}
     if values["resume"]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from augment import train_config as tc
 from augment import train_inputs as ti
-from augment.errors import UserError
+from augment.errors import UserError, user_device
 from augment.io_utils import atomic_write_json, read_json
 from augment.provenance import code_version, now_iso, write_run_record
 from augment.workspace import Workspace
@@ -55,7 +55,7 @@ def resolve_options(ws: Workspace, args: tc.TrainArgs) -> tuple[str, int, list[s
     Checks every option before any image is read (``--classes`` checks them once for all classes this way).
     """
     tc.check_user_args(args)
-    device = tc.resolve_device(args.device, args.gpus)
+    device = user_device(args.device, gpus=args.gpus)
     res = tc.training_resolution(ws.resolution, args)
     notes = tc.apply_defaults(args, device, res)
     tc.check_combinations(args)
@@ -137,7 +137,7 @@ def plan_resume(ws: Workspace, raw: tc.TrainArgs, given: dict[str, Any], force: 
     args = dataclasses.replace(stored, **given)
     tc.check_user_args(args)
     tc.check_combinations(args)
-    device = tc.resolve_device(args.device, args.gpus)
+    device = user_device(args.device, gpus=args.gpus)
     res = tc.training_resolution(ws.resolution, args)
     opts = tc.build_options(args, res, c_dim=len(ws.classes) if args.cond else 0)
     paths, labels, names = ti.training_images(ws, args)

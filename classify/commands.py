@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import click
 
 from augment.cli_common import parse_int_list, workspace_option
-from augment.errors import UserError
+from augment.errors import UserError, user_device
 
 
 @contextlib.contextmanager
@@ -78,7 +78,7 @@ def eval_cmd(workspace: str | None, train: str, test: str, arch: str, mode: str,
     from augment.workspace import Workspace
     from classify.archs import parse_archs, parse_modes
     from classify.data import SpecAugment
-    from classify.evaluate import EvalOptions, resolve_device, run_eval
+    from classify.evaluate import EvalOptions, run_eval
     from classify.trainer import TrainConfig
 
     archs = parse_archs(arch)
@@ -86,7 +86,7 @@ def eval_cmd(workspace: str | None, train: str, test: str, arch: str, mode: str,
     seed_list = parse_seeds(seeds)
     ws = Workspace.load(workspace)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, lr_range_steps=lr_range_steps,
-                      device=resolve_device(device), num_workers=workers, mixup=mixup)
+                      device=user_device(device), num_workers=workers, mixup=mixup)
     opts = EvalOptions(train=train, archs=archs, modes=modes, seeds=seed_list, pretrained=pretrained,
                        synthetic_per_class=synthetic_per_class, input_size=input_size,
                        augment=SpecAugment(time_shift=time_shift, masks=spec_masks), aug_preset=aug_preset,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -46,18 +45,6 @@ class EvalOptions:
         d = asdict(self)
         d["train_config"] = self.train_config.to_dict()
         return d
-
-
-def resolve_device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
-        raise UserError(f"--device must be auto, cpu, cuda or cuda:N, got {name!r}")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
-    return name
 
 
 def preflight(opts: EvalOptions) -> None:
