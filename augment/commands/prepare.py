@@ -7,33 +7,32 @@ import click
 
 from augment.audio.mel import DEFAULT_PRESET, PRESETS, MelConfig
 from augment.cli_common import workspace_option
+from augment.datasets import dataset_kind, dataset_kinds
+from augment.datasets.kind import DatasetOption, merged_options, options_not_applying
 from augment.errors import UserError
 
-DATASETS = ("soundtracks360", "panda4q", "folder", "csv", "images")
-TARGETS = ("emotions", "valence", "energy", "tension")
-# dataset-specific options: giving one to another --dataset is a mistake worth stopping for
-DATASET_OPTIONS = {
-    "soundtracks360": {"audio_dir", "ratings", "target", "thresholds"},
-    "panda4q": {"audio_dir", "annotations", "protocol"},
-    "folder": {"audio_dir"},
-    "csv": {"manifest"},
-    "images": {"image_dir"},
-}
+# every choice and dataset-specific option comes from the kinds' declarations (augment/datasets/)
+KINDS = dataset_kinds()
+DATASET_OPTIONS = merged_options(KINDS)
 MEL_OPTIONS = ("sr", "duration", "offset", "n_mels", "fmax", "n_fft", "hop", "top_db")
 _D = MelConfig()
 
 
-def _parse_thresholds(text: str) -> tuple[float, float]:
-    try:
-        low, high = (float(v) for v in text.split(","))
-    except ValueError:
-        raise UserError(f"--thresholds must be LOW,HIGH (e.g. 3,5), got {text!r}") from None
-    return low, high
+def _click_option(opt: DatasetOption) -> Callable:
+    """A dataset-specific option, None when not given; paths are checked by the builder, which names what is
+    missing, and giving the option to another --dataset is refused in ``prepare``."""
+    kinds = {"dir": click.Path(file_okay=False, dir_okay=True), "file": click.Path(file_okay=True, dir_okay=False),
+             "choice": click.Choice(opt.choices), "text": None}
+    return click.option(opt.flag, type=kinds[opt.type], default=None, help=opt.help)
 
 
-def path_option(flag: str, *, directory: bool, help: str) -> Callable:
-    """An optional dataset-specific path option (checked by the dataset builder, which names what is missing)."""
-    return click.option(flag, type=click.Path(file_okay=not directory, dir_okay=directory), default=None, help=help)
+def dataset_options(command: Callable) -> Callable:
+    """``--dataset`` and every option a kind declares, in registry order."""
+    for opt in reversed(DATASET_OPTIONS):
+        command = _click_option(opt)(command)
+    kinds = ", ".join(f"{k.name} ({k.summary})" for k in KINDS)
+    return click.option("--dataset", type=click.Choice([k.name for k in KINDS]), required=True,
+                        help=f"Kind of input: {kinds}.")(command)
 
 
 def check_resolution(resolution: int) -> None:
@@ -43,32 +42,11 @@ def check_resolution(resolution: int) -> None:
 
 
 @click.command(context_settings={"show_default": True})
-@click.option("--dataset", type=click.Choice(DATASETS), required=True,
-              help="Kind of input: soundtracks360 (360-set + ratings), panda4q (4Q MER set), folder (audio in "
-                   "<class>/ subfolders), csv (path,label[,split] list), images (images in <class>/ subfolders).")
-@path_option("--audio-dir", directory=True,
-             help="Audio folder: NNN.mp3 (soundtracks360), Q1..Q4/<Song>.mp3 (panda4q), <class>/... (folder).")
-@path_option("--ratings", directory=False,
-             help="soundtracks360: mean_ratings_set1.csv (UTF-8, BOM allowed).")
-@click.option("--target", type=click.Choice(TARGETS), default=None,
-              help="soundtracks360 labels: argmax of the 5 emotion ratings, or 3 classes of one dimension.  "
-                   "[default: emotions]")
-@click.option("--thresholds", default=None,
-              help="soundtracks360 valence/energy/tension: LOW,HIGH — low if mean < LOW, high if mean >= HIGH.  "
-                   "[default: 3,5]")
-@path_option("--annotations", directory=False,
-             help="panda4q: panda_dataset_taffc_annotations.csv (columns Song, Quadrant).")
-@click.option("--protocol", type=click.Choice(["small", "full"]), default=None,
-              help="panda4q: 4Q-small (train pools Q1 25, Q2 11, Q3 35, Q4 36) or 4Q-full (all non-test clips).  "
-                   "[default: small]")
-@path_option("--manifest", directory=False,
-             help="csv: CSV with columns path,label and optional split (train|val|test); paths relative to it.")
-@path_option("--image-dir", directory=True,
-             help="images: folder with one subfolder of images per class.")
+@dataset_options
 @click.option("--name", default=None, help="Dataset name recorded in the workspace.  [default: the --dataset kind]")
 @click.option("--test-size", default=None,
-              help="Test clips per class: a count (40) or a fraction (0.2).  [default: 40 for 360-set emotions "
-                   "and panda4q, 50 for 360-set dimensions, 0.2 otherwise]")
+              help="Test clips per class: a count (40) or a fraction (0.2).  [default: "
+                   + "; ".join(f"{k.name} {k.test_size}" for k in KINDS) + "]")
 @click.option("--val-size", type=float, default=0.2, help="Fraction of each class's training pool held out for "
                                                           "validation (train_test_split, random_state 42).")
 @click.option("--preset", type=click.Choice(list(PRESETS)), default=DEFAULT_PRESET,
@@ -113,19 +91,16 @@ def prepare(**kw: Any) -> None:
       dataset (unless --force).
     """
     from augment.audio.mel import resolve_mel
-    from augment.datasets import build_dataset
     from augment.prepare import class_table, prepare_dataset
     from augment.prepare_worker import default_jobs
 
-    kind = kw["dataset"]
-    given = {k for k in set().union(*DATASET_OPTIONS.values()) if kw.get(k) is not None}
-    wrong = sorted(given - DATASET_OPTIONS[kind])
+    kind = dataset_kind(kw["dataset"])
+    wrong = options_not_applying(kind, [o.dest for o in DATASET_OPTIONS if kw.get(o.dest) is not None])
     if wrong:
-        raise UserError(f"{', '.join('--' + w.replace('_', '-') for w in wrong)} do(es) not apply to "
-                        f"--dataset {kind}; see `augment prepare --help`")
+        raise UserError(f"{', '.join(wrong)} do(es) not apply to --dataset {kind.name}; see `augment prepare --help`")
     check_resolution(kw["resolution"])
     mel_overrides = {k: kw[k] for k in MEL_OPTIONS if kw[k] is not None}
-    if kind == "images":
+    if kind.input == "images":
         if mel_overrides or kw["preset"] != DEFAULT_PRESET:
             raise UserError("mel options (--preset, --sr, --duration, ...) apply to audio datasets only")
         mel = None
@@ -134,8 +109,7 @@ def prepare(**kw: Any) -> None:
     jobs = kw["jobs"] if kw["jobs"] is not None else default_jobs()
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
-    opts = dict(kw, thresholds=_parse_thresholds(kw["thresholds"]) if kw["thresholds"] else None)
-    spec = build_dataset(kind, opts)
+    spec = kind.build(kind.parse_options(kw))
     report = prepare_dataset(spec, workspace=kw["workspace"], mel=mel, resolution=kw["resolution"], jobs=jobs,
                              force=kw["force"], group_by=kw["group_by"])
     if report.archived is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from augment.datasets.base import DatasetSpec, Source, read_csv_rows, relative_name, require_file
+from augment.datasets.kind import DatasetKind, DatasetOption
 from augment.datasets.splits import VALID_SPLITS, plan_from_options
 from augment.errors import UserError
 
@@ -59,3 +60,9 @@ def build(opts: dict[str, Any]) -> DatasetSpec:
     options = {"manifest": str(manifest), "audio_dir": str(root), "split_column": has_split, "split": plan.to_dict()}
     return DatasetSpec(name=opts.get("name") or "csv", kind="audio", classes=classes, sources=sources, plan=plan,
                        options=options, path_options=("manifest", "audio_dir"), notes=notes)
+
+
+DATASET = DatasetKind(
+    name="csv", summary="path,label[,split] list", input="audio", build=build, test_size=f"{DEFAULT_TEST:g}",
+    options=(DatasetOption("--manifest", "CSV with columns path,label and optional split (train|val|test); paths "
+                           "relative to it", type="file"),))

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from augment.datasets.base import DatasetSpec, class_folder_spec
+from augment.datasets.kind import DatasetKind, DatasetOption
 
 DEFAULT_TEST = 0.2
 IMAGE_MAPPING = {"kind": "grayscale", "channels": "rgb_equal", "resize": "bicubic"}
@@ -51,3 +52,9 @@ def image_to_gray(path: Path, resolution: int) -> np.ndarray:
 
 def build(opts: dict[str, Any]) -> DatasetSpec:
     return class_folder_spec(opts, key="image_dir", kind="images", name="images", default_test=DEFAULT_TEST)
+
+
+DATASET = DatasetKind(
+    name="images", summary="images in <class>/ subfolders", input="images", build=build,
+    test_size=f"{DEFAULT_TEST:g}",
+    options=(DatasetOption("--image-dir", "folder with one subfolder of images per class", type="dir"),))

@@ -11,6 +11,7 @@ from typing import Any
 
 from augment.datasets.base import DatasetSpec, Source, files_under, read_csv_rows, relative_name, require_dir, \
     require_file
+from augment.datasets.kind import DatasetKind, DatasetOption
 from augment.datasets.splits import plan_from_options
 from augment.errors import UserError
 
@@ -64,3 +65,13 @@ def build(opts: dict[str, Any]) -> DatasetSpec:
                "split": plan.to_dict()}
     return DatasetSpec(name="panda4q", kind="audio", classes=list(CLASSES), sources=sources, plan=plan,
                        options=options, path_options=("audio_dir", "annotations"), notes=notes)
+
+
+DATASET = DatasetKind(
+    name="panda4q", summary="4Q MER set", input="audio", build=build, test_size=str(TEST_PER_CLASS),
+    options=(
+        DatasetOption("--audio-dir", "Q1..Q4/<Song>.mp3 (songs found by id anywhere below)", type="dir"),
+        DatasetOption("--annotations", "panda_dataset_taffc_annotations.csv (columns Song, Quadrant)", type="file"),
+        DatasetOption("--protocol", "4Q-small (train pools Q1 25, Q2 11, Q3 35, Q4 36) or 4Q-full (all non-test "
+                      "clips)", type="choice", choices=PROTOCOLS, default="small"),
+    ))

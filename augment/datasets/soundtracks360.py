@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from augment.datasets.base import DatasetSpec, Source, read_csv_rows, require_dir, require_file
+from augment.datasets.kind import DatasetKind, DatasetOption
 from augment.datasets.splits import plan_from_options
 from augment.errors import UserError
 
@@ -23,6 +24,15 @@ DIMENSION_CLASSES = {
 }
 DEFAULT_THRESHOLDS = (3.0, 5.0)
 TEST_PER_CLASS = {"emotions": 40, "valence": 50, "energy": 50, "tension": 50}
+
+
+def parse_thresholds(text: str) -> tuple[float, float]:
+    """``--thresholds LOW,HIGH`` → (low, high); one UserError line otherwise."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise UserError(f"--thresholds must be LOW,HIGH (e.g. 3,5), got {text!r}") from None
+    return low, high
 
 
 def _number(row: dict[str, str], column: str, line: int, path: Path) -> float:
@@ -92,3 +102,16 @@ def build(opts: dict[str, Any]) -> DatasetSpec:
                "thresholds": list(thresholds) if target != "emotions" else None, "split": plan.to_dict()}
     return DatasetSpec(name="soundtracks360", kind="audio", classes=classes, sources=sources, plan=plan,
                        options=options, path_options=("audio_dir", "ratings"), notes=notes)
+
+
+DATASET = DatasetKind(
+    name="soundtracks360", summary="360-set + ratings", input="audio", build=build,
+    test_size="40 for emotions, 50 for a dimension",
+    options=(
+        DatasetOption("--audio-dir", "audio folder of NNN.mp3", type="dir"),
+        DatasetOption("--ratings", "mean_ratings_set1.csv (UTF-8, BOM allowed)", type="file"),
+        DatasetOption("--target", "labels: argmax of the 5 emotion ratings, or 3 classes of one dimension",
+                      type="choice", choices=TARGETS, default="emotions"),
+        DatasetOption("--thresholds", "valence/energy/tension: LOW,HIGH — low if mean < LOW, high if mean >= HIGH",
+                      default="3,5", parse=parse_thresholds),
+    ))
