@@ -129,12 +129,24 @@ def augmented_splits(ws: Workspace, per_class: int) -> tuple[list[Sample], list[
     return train, val, {"augmented_manifest_sha256": sha256_file(root / MANIFEST_NAME), "augmented_used": used}
 
 
+def without_val_sources(ws: Workspace, samples: list[Sample]) -> tuple[list[Sample], list[Sample]]:
+    """(kept, left out): copies rendered from a real val clip are left out of training, so the real val split that
+    selects the epoch stays unseen (augment classic renders from train+val audio)."""
+    from augment.classic import FOLDER_NAME, read_manifest
+
+    root = ws.root / FOLDER_NAME
+    val_sources = {r.source_sha256 for r in ws.rows() if r.split == "val"}
+    from_val = {(root / r["file"]).resolve() for r in read_manifest(root) if r["source_sha256"] in val_sources}
+    kept = [s for s in samples if s[0].resolve() not in from_val]
+    return kept, [s for s in samples if s[0].resolve() in from_val]
+
+
 def build_splits(ws: Workspace, train: str, synthetic_per_class: int = 1000) -> DataSplits:
     """Train/val/test image lists for ``--train`` (see TRAIN_SOURCES); the test split is always real.
 
     Generated images (synthetic/, augmented/) are split 80/20 train/val per class. An arm with real data trains on
-    the real train split plus the generated train parts and keeps the real val split; one without uses the
-    generated val parts.
+    the real train split plus the generated train parts and keeps the real val split (augmented copies of a val clip
+    are then left out of training); one without uses the generated val parts.
     Refuses (UserError) when any train or val image is, or equals, a test image.
     """
     if train not in TRAIN_SOURCES:
@@ -151,6 +163,10 @@ def build_splits(ws: Workspace, train: str, synthetic_per_class: int = 1000) -> 
         if kind in parts:
             gen_train, gen_val, gen_info = make(ws, synthetic_per_class)
             info.update(gen_info)
+            if kind == "augmented" and "real" in parts:
+                gen_train, left_out = without_val_sources(ws, gen_train)
+                info["augmented_left_out_val_sources"] = len(left_out)
+                unused.extend(left_out)
             tr += gen_train
             # with real data in the arm the real val split selects the epoch; the generated val part is left out
             (unused if "real" in parts else va).extend(gen_val)

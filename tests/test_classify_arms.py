@@ -151,6 +151,17 @@ def test_augmented_arms_use_the_synthetic_rules(tmp_path):
     assert counts == {"augmented": (12, 3), "real+augmented": (18 + 12, 6), "real+synthetic+augmented": (18 + 24, 6)}
 
 
+def test_copies_of_real_val_clips_are_left_out_where_real_val_selects(tmp_path):
+    ws = make_image_workspace(tmp_path / "ws")
+    val_sha = next(r.source_sha256 for r in ws.rows() if r.split == "val")
+    add_augmented(ws.root, per_class=5, source_sha=val_sha)         # every copy rendered from one real val clip
+    res = CliRunner().invoke(cli, ["eval", "-w", str(ws.root), "--train", "real+augmented", *FAST],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output + res.stderr
+    m = json.loads(next((ws.root / "results").glob("*/metrics.json")).read_text())
+    assert (m["n_train"], m["n_val"]) == (18, 6) and m["data"]["augmented_left_out_val_sources"] == 12
+
+
 def test_augmented_copy_of_a_test_clip_is_refused(tmp_path):
     ws = make_image_workspace(tmp_path / "ws")
     test_row = next(r for r in ws.rows() if r.split == "test")
