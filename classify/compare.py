@@ -78,7 +78,10 @@ def _find_run(ws: Workspace, name: str) -> Path:
     if path.is_dir() and (path / "metrics.json").is_file():
         return path.resolve()
     hits = [d for d in _run_dirs(ws.results_dir) if d.name == name or d.name.split("-", 1)[0] == name]
-    if len(hits) != 1:
+    if len(hits) > 1:
+        raise UserError(f"run {name!r} is ambiguous in {ws.results_dir}: {', '.join(d.name for d in hits)}; give the "
+                        "full run id")
+    if not hits:
         raise UserError(f"run {name!r} not found in {ws.results_dir} (give a run id, its 5-digit number or a folder)")
     return hits[0]
 

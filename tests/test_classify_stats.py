@@ -144,3 +144,6 @@ def test_compare_refuses_unpaired_or_different_test_splits(tmp_path):
     assert res.exit_code == 2 and "same test split" in res.stderr
     res = run("00000", "99999")
     assert res.exit_code == 2 and "not found" in res.stderr
+    _fake_run(ws.root, 4, "real~z", 0, truth, truth)               # a second 00004-... run
+    res = run("00000", "00004")
+    assert res.exit_code == 2 and "ambiguous" in res.stderr
