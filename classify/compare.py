@@ -224,7 +224,7 @@ def write_outputs(ws: Workspace, r: dict[str, Any], name: str) -> dict[str, Path
     from classify.plots import plot_compare
 
     base = ws.results_dir / "compare" / name
-    paths = {k: base.with_suffix(f".{k}") for k in ("md", "csv", "png", "json")}
+    paths = {k: base.parent / f"{base.name}.{k}" for k in ("md", "csv", "png", "json")}   # names may hold dots
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     w.writeheader()

@@ -114,19 +114,20 @@ def test_compare_command_hand_case(tmp_path):
         _fake_run(ws.root, s, "real", s, ["b"] * 8, truth)
         _fake_run(ws.root, 10 + s, "real~thesis", s, truth, truth)
     res = CliRunner().invoke(cli, ["compare", "-w", str(ws.root), "--runs-a", "00000,00001,00002", "--runs-b",
-                                   "arm=real~thesis", "--resamples", "200"], catch_exceptions=False)
+                                   "arm=real~thesis", "--resamples", "200", "--name", "thesis-0.2"],
+                           catch_exceptions=False)
     assert res.exit_code == 0, res.output + res.stderr
     lines = res.output.strip().splitlines()
     assert lines[0].startswith("real~thesis small_cnn whole vs real small_cnn whole: +0.667 [+0.667, +0.667]")
     out = json.loads(Path(lines[-1]).read_text())
-    assert Path(lines[-1]).parent == ws.root / "results" / "compare"
+    assert Path(lines[-1]) == ws.root / "results" / "compare" / "thesis-0.2.json"
     assert out["diff"] == pytest.approx(2 / 3) and out["ci95"] == pytest.approx([2 / 3, 2 / 3])
     # 3 seeds x 4 differing clips: exact over 4096 patterns; |T| = 2/3 needs every seed unswapped or all swapped
     assert out["p_value"] == pytest.approx(2 / 4096)
     assert out["a"]["seeds"] == [0, 1, 2] and out["n_test"] == 8
     assert out["per_seed_diff"] == pytest.approx([2 / 3] * 3) and out["seed_t_ci95"] == pytest.approx([2 / 3, 2 / 3])
     for ext in ("md", "csv", "png"):
-        assert (Path(lines[-1]).with_suffix(f".{ext}")).stat().st_size > 0
+        assert (ws.root / "results" / "compare" / f"thesis-0.2.{ext}").stat().st_size > 0
 
 
 def test_compare_refuses_unpaired_or_different_test_splits(tmp_path):
