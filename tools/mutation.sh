@@ -14,6 +14,10 @@
 # scratch copy instead of starting afresh), PY (default .venv/bin/python).
 set -euo pipefail
 
+# all of it in one function, so bash has read the whole file before running any of it (editing a running
+# script is then harmless)
+main() {
+
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PY:-$REPO/.venv/bin/python}
 WORK=${MUTATION_WORK:-/tmp/mutation}
@@ -105,3 +109,7 @@ EOF
 }
 
 for module in "${ORDER[@]}"; do run_module "$module" || true; done
+}
+
+main "$@"
+exit $?
