@@ -172,7 +172,8 @@ def _songs(sizes: dict[str, list[int]], shared: int = 0):
 
 @pytest.mark.parametrize("plan", [SplitPlan(test=0.25, val_fraction=0.25, test_seed=3, val_seed=5),
                                   SplitPlan(test=3, test_seed=0, val_seed=42),
-                                  SplitPlan(test=2, pool={"a": 4, "b": 5}, pool_seed=7, val_seed=1)])
+                                  SplitPlan(test=2, pool={"a": 4, "b": 5}, pool_seed=7, val_seed=1),
+                                  SplitPlan(test=2, pool={"a": 13, "b": 10}, pool_seed=2)])  # pool: all that is left
 def test_group_splits_follow_the_written_rule_and_keep_songs_whole(plan):
     from augment.datasets.splits import assign_group_splits
 
@@ -215,8 +216,21 @@ def test_group_splits_refuse_classes_too_small_or_songs_too_big():
     got, _ = assign_group_splits(by_class, SplitPlan(test=2), groups)
     assert {groups[s] for s, sp in got["a"] if sp == "test"} == {"a-song01", "a-song02"}
     by_class, groups = _songs({"a": [10]})  # one song: putting it in test would leave nothing to train on
-    with pytest.raises(UserError, match="its groups are too large to give it both test and train clips"):
+    with pytest.raises(UserError, match=r"its groups are too large to give it both test and train clips "
+                                        r"\(--group-by\); add clips, use smaller groups or lower --test-size"):
         assign_group_splits(by_class, SplitPlan(test=1), groups)
+    by_class, groups = _songs({"a": [1, 1, 1, 1]})  # exactly test + 2: enough
+    assert len(assign_group_splits(by_class, SplitPlan(test=2), groups)[0]["a"]) == 4
+    by_class, groups = _songs({"a": [1, 1]})  # a fraction: ceil(0.25 * 2) = 1 test clip + 2
+    with pytest.raises(UserError, match=r"class 'a' has 2 usable clip\(s\) but this split needs 3 \(1 test"):
+        assign_group_splits(by_class, SplitPlan(test=0.25), groups)
+    by_class, groups = _songs({"a": [2, 2, 2], "b": [2, 2, 2]})  # a pool that does not list b gives b nothing
+    with pytest.raises(UserError, match="class 'b': its groups are too large"):
+        assign_group_splits(by_class, SplitPlan(test=2, pool={"a": 2}), groups)
+    # test may leave exactly 2 clips: default_rng(0).permutation(2) = [0, 1] visits the 3-clip song first
+    by_class, groups = _songs({"a": [3, 2]})
+    got, _ = assign_group_splits(by_class, SplitPlan(test=1, test_seed=0), groups)
+    assert {groups[s] for s, sp in got["a"] if sp == "test"} == {"a-song00"}
 
 
 def test_plan_from_options_reads_test_and_val_size_and_keeps_protocol_fields():
@@ -243,3 +257,10 @@ def test_user_split_with_groups_keeps_the_test_side_of_a_straddling_group():
         ("a/a-song00-1.wav", "group 'a-song00' has test clips (e.g. a/a-song00-0.wav); excluded from train so the "
                              "group stays in one split")]
     assert {(s.name, sp) for s, sp in got["a"]} == {(s.name, s.split) for s in fixed[:1] + fixed[2:]}
+    # without val rows, val is carved from the kept train rows by the plan's train_test_split
+    no_val = [Source(s.path, s.name, s.cls, "train" if s.split == "val" else s.split) for s in fixed]
+    groups = {f: groups[g] for f, g in zip(no_val, fixed)}
+    got, _ = assign_group_splits({"a": no_val}, SplitPlan(val_fraction=0.4, val_seed=3), groups)
+    kept = sorted((s for s in no_val[2:] if s.split == "train"), key=lambda s: s.name)
+    train, val = train_test_split(kept, test_size=0.4, random_state=3)
+    assert [s for s, sp in got["a"] if sp == "val"] == val and [s for s, sp in got["a"] if sp == "train"] == train
