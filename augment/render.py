@@ -18,8 +18,7 @@ def to_gray_uint8(img: Any, size: int | None = None) -> Any:
     import torch
     import torch.nn.functional as F
 
-    x = img.to(torch.float32)
-    x = x.mean(dim=1, keepdim=True) if x.shape[1] > 1 else x[:, :1]
+    x = img.to(torch.float32).mean(dim=1, keepdim=True)  # in float32 even for an fp16 generator output
     if size is not None and tuple(x.shape[-2:]) != (size, size):
         x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True, align_corners=False)
     return (x[:, 0] * 127.5 + 128).clamp(0, 255).to(torch.uint8)

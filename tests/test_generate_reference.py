@@ -69,6 +69,8 @@ def test_pixel_mapping_is_the_references(ref):
             for ch in range(3):  # one channel: exactly the reference's uint8 of that channel
                 assert np.array_equal(to_gray_uint8(torch.from_numpy(x[:, ch:ch + 1])).numpy(), u8[..., ch]), key
             assert_reference_gray(to_gray_uint8(torch.from_numpy(x)).numpy(), x, u8)
+            half = torch.from_numpy(x).half()  # an fp16 output is mapped in float32, not in half precision
+            assert torch.equal(to_gray_uint8(half), to_gray_uint8(half.float()))
 
 
 @pytest.mark.parametrize("net,label", NETS)
