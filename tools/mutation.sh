@@ -11,7 +11,9 @@
 # Results and why each survivor is harmless: docs/benchmarks.md, "Mutation testing".
 # Environment: MUTATION_WORK (default /tmp/mutation), MUTATION_TIMEOUT (seconds per module, default 1800),
 # MUTATION_JOBS (parallel mutants, default 1), MUTATION_CONTINUE=1 (resume a timed-out module in its existing
-# scratch copy instead of starting afresh), PY (default .venv/bin/python).
+# scratch copy instead of starting afresh), MUTATION_ONLY (only these mutant names or globs, e.g. the survivors of an
+# earlier run, against the current tests), MUTATION_TAG (suffix of the scratch folder, to keep an earlier run's),
+# PY (default .venv/bin/python).
 set -euo pipefail
 
 # all of it in one function, so bash has read the whole file before running any of it (editing a running
@@ -34,7 +36,7 @@ declare -A MODULES=(
   [augment/leak_guard.py]="tests/test_leak_guard.py tests/test_leak_prepare.py tests/test_leak_near_copies.py"
   [classify/metrics.py]="tests/test_classify_metrics.py"
   [classify/stats.py]="tests/test_classify_stats.py tests/test_classify_metrics.py"
-  [classify/results.py]="tests/test_classify_metrics.py tests/test_classify_stats.py"
+  [classify/results.py]="tests/test_classify_metrics.py"
 )
 ORDER=(augment/render.py augment/datasets/splits.py stylegan_ada/checkpoint.py stylegan_ada/training/snapshots.py
        stylegan_ada/training/state.py augment/leak_guard.py classify/metrics.py classify/stats.py classify/results.py)
@@ -50,7 +52,7 @@ run_module() {
   local present=()
   for t in $tests; do [ -f "$REPO/${t%%::*}" ] && present+=("$t"); done
   [ "${#present[@]}" -gt 0 ] || { echo "skip $module: none of its test files exist ($tests)"; return 0; }
-  local dir="$WORK/${module//\//_}"
+  local dir="$WORK/${module//\//_}${MUTATION_TAG:+-$MUTATION_TAG}"
   if [ "${MUTATION_CONTINUE:-0}" = 1 ] && [ -d "$dir/mutants" ]; then
     echo "continuing the earlier run in $dir (same frozen copy; judged mutants are not run again)"
   else
@@ -76,8 +78,9 @@ run_module() {
   } > "$dir/setup.cfg"
   echo "== $module ($(date -u +%H:%M:%S) UTC) tests: ${present[*]}"
   local rc=0
+  # shellcheck disable=SC2086  # MUTATION_ONLY: mutant names or globs, e.g. "augment.render.x_latents*"
   (cd "$dir" && OMP_NUM_THREADS=1 timeout "$LIMIT" nice -n 10 "$MUTMUT" run --max-children "$JOBS" \
-     > "$dir/run.log" 2>&1) || rc=$?
+     ${MUTATION_ONLY:-} > "$dir/run.log" 2>&1) || rc=$?
   (cd "$dir" && "$MUTMUT" results --all true > "$dir/results.txt" 2>&1) || true
   "$PY" - "$dir" "$module" "$rc" <<'EOF'
 import collections, re, subprocess, sys
