@@ -1,14 +1,16 @@
 """Pieces shared by the `augment` and `classify` command lines."""
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
-from typing import Any, Callable
+import warnings
+from typing import Any, Callable, Iterator
 
 import click
 
-from augment.errors import UserError
+from augment.errors import AugmentWarning, UserError
 
 WORKSPACE_HELP = "Workspace directory holding augment.json [default: $AUGMENT_WORKSPACE or the current directory]"
 
@@ -17,6 +19,24 @@ def workspace_option(f: Callable) -> Callable:
     """``--workspace DIR`` (env AUGMENT_WORKSPACE, default the current directory)."""
     return click.option("--workspace", "-w", "workspace", type=click.Path(file_okay=False), default=None,
                         help=WORKSPACE_HELP)(f)
+
+
+@contextlib.contextmanager
+def shown_warnings() -> Iterator[None]:
+    """Every ``AugmentWarning`` raised inside as one ``warning: <message>`` line on stderr, each time it is raised;
+    other warnings as Python shows them."""
+    previous = warnings.showwarning
+
+    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        if issubclass(category, AugmentWarning):
+            click.echo(f"warning: {message}", err=True)
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", AugmentWarning)
+        warnings.showwarning = show
+        yield
 
 
 class LazyGroup(click.Group):
@@ -38,6 +58,10 @@ class LazyGroup(click.Group):
             module_name, attr = self.lazy[name].split(":")
             return getattr(importlib.import_module(module_name), attr)
         return super().get_command(ctx, name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with shown_warnings():  # the library reports through warnings; here they become our one-line format
+            return super().invoke(ctx)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Short help comes from each command's docstring; import them (cheap: modules import heavy libs lazily).

@@ -1,5 +1,12 @@
-"""User-facing errors: one clear line, non-zero exit, no traceback."""
+"""User-facing errors and warnings: one clear line each; errors exit non-zero without a traceback.
+
+Library code never prints: it raises ``UserError``, reports a problem worth knowing with :func:`warn` (a Python
+warning, category ``AugmentWarning``) and a note through the ``log`` callback its caller passes. The command lines
+(``augment.cli_common.LazyGroup``) show each ``AugmentWarning`` as one ``warning: ...`` line on stderr.
+"""
 from __future__ import annotations
+
+import warnings
 
 import click
 
@@ -17,6 +24,15 @@ class Interrupted(UserError):
     """The run was interrupted (SIGINT/SIGTERM) after saving what it could."""
 
     exit_code = 130
+
+
+class AugmentWarning(UserWarning):
+    """Something the user should know (a skipped file, a memorizing GAN); the CLI shows ``warning: <message>``."""
+
+
+def warn(message: str) -> None:
+    """Report ``message`` as an AugmentWarning (shown once per occurrence by the CLI, never raised)."""
+    warnings.warn(message, AugmentWarning, stacklevel=2)
 
 
 def user_device(name: str | None, *, gpus: int = 1) -> str:

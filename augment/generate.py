@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import click
 import numpy as np
 
 from augment.audio.image_mapping import gray_to_rgb_png
@@ -156,6 +155,7 @@ class GenerateSummary:
     per_class: dict[str, dict[str, Any]]
     audio_files: int = 0
     audio_seconds: float = 0.0
+    archived: Path | None = None    # where the replaced output folder was moved (--force), for the CLI to say
 
     @property
     def images_per_s(self) -> float:
@@ -250,8 +250,11 @@ def _link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
 
 
 def generate(ws: Workspace, choices: Sequence[ModelChoice], opts: GenerateOptions, *,
-             progress: bool = True, command: list[str] | None = None) -> GenerateSummary:
-    """Generate every class of ``choices`` into the synthetic folder, atomically, and record how."""
+             progress: bool = True, command: list[str] | None = None,
+             log: Callable[[str], None] | None = None) -> GenerateSummary:
+    """Generate every class of ``choices`` into the synthetic folder, atomically, and record how.
+
+    ``log`` receives the notes worth showing (a generator resized to the workspace); nothing is printed here."""
     opts.check()
     if str(opts.device) == "cpu":
         from stylegan_ada.ops.cpu_memory import retain_freed_memory
@@ -261,11 +264,11 @@ def generate(ws: Workspace, choices: Sequence[ModelChoice], opts: GenerateOption
     check_location(out, root=ws.root, sources=source_dirs(ws.config), option="--out")  # before creating anything
     check_writable_dir(out.parent)
     with workspace_lock(ws.root, "augment generate"):
-        return _generate(ws, choices, opts, out, progress=progress, command=command)
+        return _generate(ws, choices, opts, out, progress=progress, command=command, log=log or (lambda _: None))
 
 
 def _generate(ws: Workspace, choices: Sequence[ModelChoice], opts: GenerateOptions, out: Path, *,
-              progress: bool, command: list[str] | None) -> GenerateSummary:
+              progress: bool, command: list[str] | None, log: Callable[[str], None]) -> GenerateSummary:
     from tqdm import tqdm
 
     plan_out = check_reusable(out, ws, force=opts.force)
@@ -281,8 +284,8 @@ def _generate(ws: Workspace, choices: Sequence[ModelChoice], opts: GenerateOptio
     plan = [(choice, model, served_classes(choice, model, ws)) for choice, model in models]
     for _, model, served in plan:
         if int(model.G.img_resolution) != ws.resolution:
-            click.echo(f"note: {_rel(ws, model.ref.path)} makes {model.G.img_resolution}px images; resizing them to "
-                       f"this workspace's {ws.resolution}px (bicubic) for class(es) {', '.join(served)}", err=True)
+            log(f"note: {_rel(ws, model.ref.path)} makes {model.G.img_resolution}px images; resizing them to "
+                f"this workspace's {ws.resolution}px (bicubic) for class(es) {', '.join(served)}")
     classes = [c for _, _, served in plan for c in served]
     dupes = sorted({c for c in classes if classes.count(c) > 1})
     if dupes:
@@ -316,9 +319,8 @@ def _generate(ws: Workspace, choices: Sequence[ModelChoice], opts: GenerateOptio
         seconds = time.perf_counter() - t0
         _write_record(tmp, ws, opts, entries, results, command)
         fault_point("generate", 1)
-    if archive_to is not None:
-        click.echo(f"moved the replaced {out} to {archive_to}", err=True)
-    return GenerateSummary(out, total, [r.cls for r in results], seconds, entries, audio_files, audio_seconds)
+    return GenerateSummary(out, total, [r.cls for r in results], seconds, entries, audio_files, audio_seconds,
+                           archived=archive_to)
 
 
 def _write_record(folder: Path, ws: Workspace, opts: GenerateOptions, entries: dict[str, Any],

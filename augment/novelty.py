@@ -22,10 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-import click
 import numpy as np
 
-from augment.errors import UserError, user_device
+from augment.errors import UserError, user_device, warn
 from augment.io_utils import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text
 from augment.output_guard import check_location, files_only, source_dirs
 from augment.provenance import run_record
@@ -240,15 +239,14 @@ def _check_novelty(ws: Workspace, folder: Path, opts: NoveltyOptions, device: st
 
 def _warn_class(res: ClassNovelty, threshold: float) -> None:
     if len(res.reals) < 2:
-        click.echo(f"warning: class {res.cls} has {len(res.reals)} real train/val image; no real-to-real distance "
-                   "to calibrate the near-copy threshold, so nothing is flagged", err=True)
+        warn(f"class {res.cls} has {len(res.reals)} real train/val image; no real-to-real distance to calibrate the "
+             "near-copy threshold, so nothing is flagged")
         return
     n, k = len(res.fakes), int(res.near_copy.sum())
     if k:
-        click.echo(f"warning: class {res.cls}: {k} of {n} fakes ({100 * k / n:.0f}%) are near-copies of training "
-                   f"images (distance < {threshold:g} x the median real-to-real distance) — the GAN is memorizing; "
-                   f"see closest-{res.cls}.png. Use an earlier snapshot (--pick best), stronger augmentation or "
-                   "more data", err=True)
+        warn(f"class {res.cls}: {k} of {n} fakes ({100 * k / n:.0f}%) are near-copies of training images "
+             f"(distance < {threshold:g} x the median real-to-real distance) — the GAN is memorizing; see "
+             f"closest-{res.cls}.png. Use an earlier snapshot (--pick best), stronger augmentation or more data")
 
 
 # ---------------------------------------------------------------------------------------------------- report

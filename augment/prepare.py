@@ -23,15 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-import click
-
 from stylegan_ada.training.run_lock import RunLock, RunLockedError
 
 from augment.audio.mel import MelConfig, empty_band_warning
 from augment.datasets.base import DatasetSpec, Source
 from augment.datasets.groups import assign_with_groups
 from augment.dir_swap import fault_point
-from augment.errors import UserError
+from augment.errors import UserError, warn
 from augment.io_utils import check_writable_dir
 from augment.near_duplicates import drop_near_duplicates
 from augment.output_guard import archive_path
@@ -76,10 +74,9 @@ def class_table(ws: Workspace) -> str:
 
 def _warn_files(items: list[tuple[str, str]]) -> None:
     for name, reason in items[:MAX_WARNING_LINES]:
-        click.echo(f"warning: {name}: {reason}", err=True)
+        warn(f"{name}: {reason}")
     if len(items) > MAX_WARNING_LINES:
-        click.echo(f"warning: ... and {len(items) - MAX_WARNING_LINES} more (all listed in {CONFIG_NAME} "
-                   "under prepare.skipped)", err=True)
+        warn(f"... and {len(items) - MAX_WARNING_LINES} more (all listed in {CONFIG_NAME} under prepare.skipped)")
 
 
 def image_info(mel: MelConfig | None, resolution: int) -> dict[str, Any]:
@@ -219,7 +216,7 @@ def _prepare_locked(spec: DatasetSpec, root: Path, *, mel: MelConfig | None, res
                         "--workspace, or --force to replace it (it and its runs/synthetic/results are moved to "
                         "archive/)")
     if mel is not None and (msg := empty_band_warning(mel)):
-        click.echo(f"warning: {msg}", err=True)
+        warn(msg)
     _warn_files(spec.notes)
 
     staging = new_staging(root)

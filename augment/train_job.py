@@ -14,9 +14,7 @@ import dataclasses
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
-
-import click
+from typing import Any, Callable
 
 from augment import train_config as tc
 from augment.errors import Interrupted, UserError, user_device
@@ -120,9 +118,11 @@ def _plan_class(ws: Workspace, record: JobRecord, cls: str, given: dict[str, Any
     return plan_new(ws, _class_args(dict(record.data["args"], **given), cls, ddp))
 
 
-def train_classes(ws: Workspace, args: tc.TrainArgs, given: dict[str, Any],
-                  values: dict[str, Any]) -> tuple[str, str] | None:
-    """Plan and train every class of ``--classes``; returns (status, summary) like a single run."""
+def train_classes(ws: Workspace, args: tc.TrainArgs, given: dict[str, Any], values: dict[str, Any], *,
+                  log: Callable[[str], None], out: Callable[[str], None]) -> tuple[str, str] | None:
+    """Plan and train every class of ``--classes``; returns (status, summary) like a single run.
+
+    Progress and per-class problems go to ``log`` (the CLI: stderr), the plan/summary table to ``out`` (stdout)."""
     from augment.train_plan import make_job, resolve_options, write_config
     from stylegan_ada.training.run_lock import RunLock, RunLockedError
     from stylegan_ada.training.distributed import launched_by_torchrun
@@ -156,13 +156,13 @@ def train_classes(ws: Workspace, args: tc.TrainArgs, given: dict[str, Any],
         for cls in classes:
             entry = record.data["runs"].get(cls, {})
             if values["resume"] and entry.get("status") in FINISHED and given.get("kimg", 0) <= entry.get("kimg", 0):
-                click.echo(f"{cls}: already trained ({entry.get('kimg')} kimg); skipped", err=True)
+                log(f"{cls}: already trained ({entry.get('kimg')} kimg); skipped")
                 continue
             try:
                 plan = _plan_class(ws, record, cls, class_given, values, values["ddp"])
                 for note in plan.notes:
                     kind, _, rest = note.partition(": ")
-                    click.echo(f"{kind}: class {cls}: {rest}", err=True)
+                    log(f"{kind}: class {cls}: {rest}")
                 if values["dry_run"]:
                     plans[cls] = plan
                     continue
@@ -175,7 +175,7 @@ def train_classes(ws: Workspace, args: tc.TrainArgs, given: dict[str, Any],
                 message = exc.format_message() if isinstance(exc, UserError) else (
                     f"cannot write its run directory ({exc.strerror}: {exc.filename})" if isinstance(exc, OSError)
                     else str(exc))
-                click.echo(f"error: class {cls}: {message}", err=True)
+                log(f"error: class {cls}: {message}")
                 unplanned.append(cls)
                 if not values["dry_run"]:
                     record.update(cls, status="error", message=message)
@@ -185,19 +185,20 @@ def train_classes(ws: Workspace, args: tc.TrainArgs, given: dict[str, Any],
         if values["dry_run"]:
             import json
 
-            click.echo(json.dumps({"schedule": {"mode": mode, "slots": slots},
-                                   "classes": {c: p.summary() for c, p in plans.items()}}, indent=2))
+            out(json.dumps({"schedule": {"mode": mode, "slots": slots},
+                            "classes": {c: p.summary() for c, p in plans.items()}}, indent=2))
             if unplanned:
                 raise UserError(f"--dry-run: {len(unplanned)} class(es) could not be planned: {', '.join(unplanned)}")
             return None
         share = len(slots) if mode == "queue" and not device.startswith("cuda") else concurrent
         jobs = {cls: dataclasses.replace(make_job(plan, not values["quiet"] and mode != "queue", share=share),
                                          log_prefix=f"[{cls}] ") for cls, plan in plans.items()}
-        _run(mode, slots, jobs, record, args.gpus)
-    return _finish(ws, record, classes)
+        _run(mode, slots, jobs, record, args.gpus, log)
+    return _finish(ws, record, classes, out)
 
 
-def _run(mode: str, slots: list[str], jobs: dict[str, Any], record: JobRecord, gpus: int) -> None:
+def _run(mode: str, slots: list[str], jobs: dict[str, Any], record: JobRecord, gpus: int,
+         log: Callable[[str], None]) -> None:
     from stylegan_ada.training import launch
     from stylegan_ada.training.stop import StopRequest
 
@@ -205,13 +206,11 @@ def _run(mode: str, slots: list[str], jobs: dict[str, Any], record: JobRecord, g
 
     def finished(index: int, result: dict[str, Any]) -> None:
         cls = names[index]
-        click.echo(f"{cls}: {result['status']}" + (f" ({result.get('message')})" if result.get("message") else ""),
-                   err=True)
+        log(f"{cls}: {result['status']}" + (f" ({result.get('message')})" if result.get("message") else ""))
         record.update(cls, **_entry(Path(jobs[cls].run_dir), result))
 
     if mode == "queue":
-        click.echo(f"Training {len(names)} classes, {len(slots)} at a time on {', '.join(sorted(set(slots)))}",
-                   err=True)
+        log(f"Training {len(names)} classes, {len(slots)} at a time on {', '.join(sorted(set(slots)))}")
         launch.run_queue([jobs[c] for c in names], slots,
                          on_start=lambda i, job: record.update(names[i], status="running", device=job.device),
                          on_finish=finished)
@@ -221,7 +220,7 @@ def _run(mode: str, slots: list[str], jobs: dict[str, Any], record: JobRecord, g
             if stop.requested:
                 break
             record.update(cls, status="running")
-            click.echo(f"Class {cls} ({index + 1}/{len(names)}): run {jobs[cls].run_dir}", err=True)
+            log(f"Class {cls} ({index + 1}/{len(names)}): run {jobs[cls].run_dir}")
             if mode == "ddp":
                 result = launch.spawn(jobs[cls], gpus)
             else:
@@ -259,7 +258,7 @@ def _fmt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _finish(ws: Workspace, record: JobRecord, classes: list[str]) -> tuple[str, str]:
+def _finish(ws: Workspace, record: JobRecord, classes: list[str], out: Callable[[str], None]) -> tuple[str, str]:
     runs = record.data["runs"]
     lines = [f"{'class':<12} {'status':<12} {'kimg':>9} {'s/kimg':>8} {'best FID':>9}  newest snapshot"]
     for cls in classes:
@@ -272,7 +271,7 @@ def _finish(ws: Workspace, record: JobRecord, classes: list[str]) -> tuple[str, 
     unfinished = [c for c, s in zip(classes, statuses) if s not in FINISHED and s != "error"]
     record.data["status"] = "failed" if failed else ("stopped" if unfinished else "done")
     record.save()
-    click.echo("\n".join(lines))
+    out("\n".join(lines))
     spec = ",".join(classes)
     if unfinished:
         raise Interrupted(f"stopped with {len(unfinished)} class(es) unfinished ({', '.join(unfinished)}); continue "

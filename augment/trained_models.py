@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import click
-
 from stylegan_ada.training.run_dir import (RUN_RE, STATS_NAME, list_runs, network_path, network_tag, network_tags,
                                            tag_nimg)
 from stylegan_ada.training.stats import read_jsonl
 
-from augment.errors import UserError
+from augment.errors import UserError, warn
 from augment.io_utils import sha256_bytes
 from augment.workspace import CONDITIONAL_RUNS, Workspace
 
@@ -47,10 +45,6 @@ class ModelChoice:
     conditional: bool
     origin: str                      # how it was chosen, for messages: 'runs/anger', '--snapshot ...'
     pick: str = "newest"
-
-
-def warn(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
 
 
 def train_command(ws: Workspace, cls: str | None) -> str:

@@ -76,6 +76,7 @@ def test_refuses_foreign_folder_even_forced_and_archives_a_mismatched_one(ws):
     assert sorted(p.name for p in (ws.synthetic_dir).iterdir() if p.is_dir()) == ["a"]
     (archived,) = (ws.root / "archive").iterdir()  # the replaced folder, whole, with the edited record
     assert archived.name.endswith("-synthetic")
+    assert f"moved the replaced {ws.synthetic_dir} to {archived}" in r.stderr  # said by the CLI, not the library
     assert sorted(p.relative_to(archived) for p in archived.rglob("*")) == before
     assert json.loads((archived / "generate.json").read_text())["workspace"]["fingerprint"] == "0" * 64
 

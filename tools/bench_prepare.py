@@ -19,6 +19,7 @@ from pathlib import Path
 import bench_common  # first: puts the repository on sys.path
 
 from augment.audio.mel import resolve_mel
+from augment.cli_common import shown_warnings
 from augment.datasets import build_dataset
 from augment.prepare import prepare_dataset
 from augment.prepare_worker import default_jobs
@@ -51,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         cpu0, t0 = cpu_seconds(), time.perf_counter()
-        report = prepare_dataset(spec, workspace=tmp, mel=mel, resolution=args.resolution, jobs=jobs)
+        with shown_warnings():  # skipped files as `warning: ...` lines, as `augment prepare` shows them
+            report = prepare_dataset(spec, workspace=tmp, mel=mel, resolution=args.resolution, jobs=jobs)
         seconds, cpu = time.perf_counter() - t0, cpu_seconds() - cpu0
         clips = len(report.workspace.rows())
     fields = dict(

@@ -3,11 +3,31 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 
 from augment.cli_common import parse_int_list, workspace_option
+
+if TYPE_CHECKING:  # the command imports the library only when it runs (fast --help)
+    from augment.generate import GenerateOptions, GenerateSummary
+    from augment.trained_models import ModelChoice
+    from augment.workspace import Workspace
+
+
+def _note(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _run_generate(ws: Workspace, choices: Sequence[ModelChoice], opts: GenerateOptions, *,
+                  progress: bool = True) -> GenerateSummary:
+    """The library's generate with its notes on stderr, and the archived folder (--force) said."""
+    from augment.generate import generate
+
+    summary = generate(ws, choices, opts, progress=progress, command=list(sys.argv), log=_note)
+    if summary.archived is not None:
+        _note(f"moved the replaced {summary.out} to {summary.archived}")
+    return summary
 
 
 def split_classes(values: Sequence[str]) -> list[str] | None:
@@ -51,7 +71,7 @@ def generate(workspace: str | None, n: int | None, classes: tuple[str, ...], run
     synthetic/manifest.csv, synthetic/grid-<class>.png and synthetic/generate.json. The same command
     twice gives identical files.
     """
-    from augment.generate import GenerateOptions, generate as run_generate
+    from augment.generate import GenerateOptions
     from augment.trained_models import choose_models
     from augment.workspace import Workspace
 
@@ -62,7 +82,7 @@ def generate(workspace: str | None, n: int | None, classes: tuple[str, ...], run
     ws = Workspace.load(workspace)
     choices = choose_models(ws, classes=split_classes(classes), pick=pick, run=run, snapshot=snapshot,
                             conditional=conditional)
-    summary = run_generate(ws, choices, opts, progress=not quiet, command=list(sys.argv))
+    summary = _run_generate(ws, choices, opts, progress=not quiet)
     untrained = [c for c in ws.classes if c not in summary.classes] if not classes and not (run or snapshot) else []
     if untrained:
         from augment.trained_models import train_command
@@ -83,7 +103,7 @@ DEMO_FAKES_PER_CLASS = 100
 
 def generate_demo(workspace: Path, options: dict[str, Any]) -> None:
     """`augment demo` step: fakes for every class from the tiny GANs just trained, then the memorization check."""
-    from augment.generate import GenerateOptions, generate as run_generate
+    from augment.generate import GenerateOptions
     from augment.novelty import NoveltyOptions, check_novelty
     from augment.trained_models import choose_models
     from augment.workspace import Workspace
@@ -91,7 +111,7 @@ def generate_demo(workspace: Path, options: dict[str, Any]) -> None:
     ws = Workspace.load(workspace)
     opts = GenerateOptions(n=DEMO_FAKES_PER_CLASS, force=bool(options.get("force")))
     opts.check()
-    summary = run_generate(ws, choose_models(ws, classes=ws.classes), opts, command=list(sys.argv))
+    summary = _run_generate(ws, choose_models(ws, classes=ws.classes), opts)
     click.echo(summary.line())
     # the feature distance runs an ImageNet CNN on every image: seconds on a GPU, minutes on a CPU
     features = "auto" if str(opts.device).startswith("cuda") else "none"

@@ -107,7 +107,8 @@ def train(**values: Any) -> None:
         if values["classes"] is not None:
             from augment.train_job import train_classes
 
-            result = train_classes(ws, args, given, values)
+            result = train_classes(ws, args, given, values, log=lambda line: click.echo(line, err=True),
+                                   out=click.echo)
         else:
             _single_only(values)
             result = _train(ws, args, given, values)
