@@ -16,19 +16,9 @@ from augment.io_utils import sha256_file
 from classify.cli import cli
 from classify.image_aug import SpecAugmentPreset, ThesisAugment, mixup_batch
 from helpers import make_image_workspace
+from test_classify_selection import no_figures  # noqa: F401  (fixture: figures are not under test here)
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture(autouse=True)
-def no_figures(monkeypatch):
-    """The figures are not under test here and cost most of a tiny run's CPU time."""
-    import classify.baseline.run as baseline_run
-    import classify.evaluate as evaluate
-
-    for module, name in ((evaluate, "plot_confusion"), (evaluate, "plot_learning_curves"),
-                         (baseline_run, "plot_confusion")):
-        monkeypatch.setattr(module, name, lambda *a, **k: None)
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "no_figures")
 FAST = ["--arch", "small_cnn", "--epochs", "1", "--input-size", "32", "--lr", "0.05", "--seeds", "0", "--quiet"]
 
 

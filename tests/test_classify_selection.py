@@ -17,10 +17,10 @@ from helpers import make_image_workspace
 from test_classify_baseline import audio_ws  # noqa: F401  (module fixture: tone clips with real source audio)
 from test_classify_baseline import run as run_baseline
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "no_figures")
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture()
 def no_figures(monkeypatch):
     """The figures are not under test here and cost most of a tiny run's CPU time."""
     import classify.baseline.run as baseline_run
