@@ -236,6 +236,7 @@ def run_classic(ws: Workspace, opts: ClassicOptions, *, progress: bool = True,
 
     from augment.audio.mel import MelConfig
     from augment.io_utils import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes
+    from augment.output_guard import archive_path
     from augment.provenance import run_record
     from augment.synthetic import workspace_identity
 
@@ -252,7 +253,9 @@ def run_classic(ws: Workspace, opts: ClassicOptions, *, progress: bool = True,
     _RENDER = (build_chain(opts), opts, by_class, audio, mel, ws.resolution)
     jobs = [(ci, cls, k) for ci, cls in enumerate(ws.classes) for k in range(opts.n)]
     rows: list[dict[str, Any]] = []
-    with atomic_dir(out) as tmp, _pool(opts.jobs) as pool, \
+    # --force never deletes: an earlier output (check_output allowed only ours) is moved to archive/
+    archive_to = archive_path(ws.root, out.name) if out.is_dir() and any(out.iterdir()) else None
+    with atomic_dir(out, archive_to=archive_to) as tmp, _pool(opts.jobs) as pool, \
             tqdm(total=len(jobs), desc="augment classic", unit="clip", disable=not progress) as bar:
         for row, png in pool(_render_copy, jobs):
             atomic_write_bytes(tmp / row["file"], png)

@@ -57,6 +57,10 @@ def test_copies_are_deterministic_seeded_per_copy_and_listed(ws, tmp_path):
     assert (other / "augmented" / "manifest.csv").read_bytes() == (ws / "augmented" / "manifest.csv").read_bytes()
     assert classic(other, "--n", "3", "--seed", "1", "--force").exit_code == 0
     assert [r["sha256"] for r in manifest(other)] != [r["sha256"] for r in rows]
+    # --force never deletes what it replaces: the earlier output is moved to archive/ intact
+    archived = sorted((other / "archive").glob("*-augmented"))
+    assert len(archived) == 1
+    assert (archived[0] / "manifest.csv").read_bytes() == (ws / "augmented" / "manifest.csv").read_bytes()
 
 
 def test_with_every_transform_off_a_copy_is_its_source_image(ws):
