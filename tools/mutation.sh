@@ -34,7 +34,7 @@ declare -A MODULES=(
   [stylegan_ada/training/snapshots.py]="tests/test_resume_state.py tests/test_hardening_resume.py tests/test_checkpoint.py"
   [stylegan_ada/training/state.py]="tests/test_resume_state.py tests/test_hardening_resume.py"
   [augment/leak_guard.py]="tests/test_leak_guard.py tests/test_leak_prepare.py tests/test_leak_near_copies.py"
-  [classify/metrics.py]="tests/test_classify_metrics.py"
+  [classify/metrics.py]="tests/test_classify_metrics.py tests/test_truth_classify_metrics.py"
   [classify/stats.py]="tests/test_classify_stats.py tests/test_classify_metrics.py"
   [classify/results.py]="tests/test_classify_metrics.py"
 )
