@@ -37,3 +37,39 @@ def test_mean_and_sample_sd():
     mean, sd = mean_sd([1.0, 3.0])
     assert mean == 2.0 and sd == pytest.approx(math.sqrt(2))
     assert mean_sd([0.5, 0.7, 0.9]) == (pytest.approx(0.7), pytest.approx(0.2))
+
+
+def _run(arm, seed, f1, acc=0.5, arch="small_cnn", test=True, ci=None):
+    scores = {"macro_f1": f1, "macro_precision": f1 / 2, "macro_recall": f1 / 3, "accuracy": acc}
+    run = {"train": "real", "arm": arm, "arch": arch, "mode": "whole", "pretrained": "imagenet", "seed": seed,
+           "val": dict(scores, macro_f1=f1 + 0.1)}
+    if test:
+        run["test"] = dict(scores, **({"macro_f1_ci95": ci} if ci else {}))
+    return run
+
+
+def test_tables_aggregate_mean_sd_and_t_interval_by_hand():
+    """Per (arm, arch, mode, weights) and split: mean, sample sd, and with >= 3 seeds the Student-t 95 % interval
+    mean ± t(0.975, n-1) · sd / sqrt(n) (t(0.975, 2) = 4.302652729911275, from tables)."""
+    from classify.results import aggregate
+
+    runs = [_run("real", s, f) for s, f in ((0, 0.4), (1, 0.5), (2, 0.9))]
+    runs += [_run("synthetic", 0, 0.3, ci=[0.2, 0.45]), _run("real", 0, 0.7, arch="efficientnet_lite0"),
+             _run("real", 1, 0.6, arch="efficientnet_lite0"), _run("real+synthetic", 0, 0.2, test=False)]
+    rows = {(r["train"], r["arch"], r["split"]): r for r in aggregate(runs)}
+    assert set(rows) == {("real", "small_cnn", "val"), ("real", "small_cnn", "test"), ("synthetic", "small_cnn", "val"),
+                         ("synthetic", "small_cnn", "test"), ("real", "efficientnet_lite0", "val"),
+                         ("real", "efficientnet_lite0", "test"), ("real+synthetic", "small_cnn", "val")}
+    r = rows[("real", "small_cnn", "test")]
+    sd = math.sqrt(((0.4 - 0.6) ** 2 + (0.5 - 0.6) ** 2 + (0.9 - 0.6) ** 2) / 2)
+    assert (r["n"], r["seeds"], r["macro_f1"], r["macro_f1_sd"]) == (3, [0, 1, 2], pytest.approx(0.6), pytest.approx(sd))
+    half = 4.302652729911275 * sd / math.sqrt(3)
+    assert r["macro_f1_ci95"] == pytest.approx([0.6 - half, 0.6 + half]) and r["macro_f1_ci_method"] == "t"
+    assert r["macro_precision"] == pytest.approx(0.3) and r["macro_recall"] == pytest.approx(0.2)
+    assert (r["accuracy"], r["accuracy_sd"]) == (pytest.approx(0.5), pytest.approx(0.0))
+    assert rows[("real", "small_cnn", "val")]["macro_f1"] == pytest.approx(0.7)
+    one = rows[("synthetic", "small_cnn", "test")]  # one run: its own bootstrap interval over the test clips
+    assert (one["macro_f1_ci95"], one["macro_f1_ci_method"], one["macro_f1_sd"]) == ([0.2, 0.45], "bootstrap", 0.0)
+    two = rows[("real", "efficientnet_lite0", "test")]  # two seeds: too few for t, no single-run bootstrap
+    assert (two["macro_f1_ci95"], two["macro_f1_ci_method"]) == (None, "none")
+    assert two["macro_f1"] == pytest.approx(0.65) and two["macro_f1_sd"] == pytest.approx(math.sqrt(0.005))

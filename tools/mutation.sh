@@ -36,7 +36,7 @@ declare -A MODULES=(
   [augment/leak_guard.py]="tests/test_leak_guard.py tests/test_leak_prepare.py tests/test_leak_near_copies.py"
   [classify/metrics.py]="tests/test_classify_metrics.py tests/test_truth_classify_metrics.py"
   [classify/stats.py]="tests/test_classify_stats.py tests/test_classify_metrics.py"
-  [classify/results.py]="tests/test_classify_metrics.py"
+  [classify/results.py]="tests/test_classify_metrics.py tests/test_truth_classify_metrics.py"
 )
 ORDER=(augment/render.py augment/datasets/splits.py stylegan_ada/checkpoint.py stylegan_ada/training/snapshots.py
        stylegan_ada/training/state.py augment/leak_guard.py classify/metrics.py classify/stats.py classify/results.py)
