@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from classify.metrics import classification_metrics, macro_f1, mean_sd
@@ -73,3 +74,25 @@ def test_tables_aggregate_mean_sd_and_t_interval_by_hand():
     two = rows[("real", "efficientnet_lite0", "test")]  # two seeds: too few for t, no single-run bootstrap
     assert (two["macro_f1_ci95"], two["macro_f1_ci_method"]) == (None, "none")
     assert two["macro_f1"] == pytest.approx(0.65) and two["macro_f1_sd"] == pytest.approx(math.sqrt(0.005))
+
+
+def test_tables_group_by_mode_and_weights_and_interval_every_score():
+    from classify.results import aggregate
+
+    runs = [dict(_run("real", s, 0.5, acc=a), mode=mode, pretrained=w)
+            for mode, w in (("whole", "imagenet"), ("freeze", "imagenet"), ("whole", "none"))
+            for s, a in ((0, 0.2), (1, 0.4), (2, 0.9))]
+    for r in runs[3:6]:
+        del r["val"]  # a group with test scores only still gets its test row
+    no_arm = {k: v for k, v in _run("x", 0, 0.8).items() if k != "arm"}
+    runs.append(dict(no_arm, train="real+synthetic"))  # no arm recorded: grouped by its training set
+    rows = aggregate(runs)
+    assert [(r["train"], r["mode"], r["pretrained"], r["split"], r["n"]) for r in rows] == [
+        ("real", "whole", "imagenet", "val", 3), ("real", "whole", "imagenet", "test", 3),
+        ("real", "freeze", "imagenet", "test", 3), ("real", "whole", "none", "val", 3),
+        ("real", "whole", "none", "test", 3), ("real+synthetic", "whole", "imagenet", "val", 1),
+        ("real+synthetic", "whole", "imagenet", "test", 1)]
+    sd = float(np.std([0.2, 0.4, 0.9], ddof=1))
+    half = 4.302652729911275 * sd / math.sqrt(3)
+    assert rows[1]["accuracy_ci95"] == pytest.approx([0.5 - half, 0.5 + half])  # each score its own interval
+    assert rows[1]["macro_f1_ci95"] == pytest.approx([0.5, 0.5]) and rows[1]["accuracy_ci_method"] == "t"
