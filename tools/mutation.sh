@@ -114,5 +114,4 @@ EOF
 for module in "${ORDER[@]}"; do run_module "$module" || true; done
 }
 
-main "$@"
-exit $?
+main "$@"; exit $?  # one line: bash has read the exit before main runs
