@@ -304,7 +304,7 @@ def write_report(folder: Path, ws: Workspace, report: NoveltyReport, opts: Novel
     atomic_write_json(folder / "novelty.json", summary)
     atomic_write_text(folder / "novelty.csv", csv_text(ws, report))
     atomic_write_bytes(folder / "novelty-hist.png", histogram_png(report))
-    from augment.generate import save_gray_grid
+    from augment.png_output import save_gray_grid
 
     for res in report.classes:
         save_gray_grid(folder / f"closest-{res.cls}.png", res.pairs, 2)

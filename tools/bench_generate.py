@@ -19,7 +19,8 @@ from pathlib import Path
 import bench_common  # first: puts the repository on sys.path
 import torch
 
-from augment.generate import GenerateOptions, ImageWriter, default_workers, render_to_dir, synthesize
+from augment.generate import GenerateOptions, render_to_dir, synthesize
+from augment.png_output import ImageWriter, default_workers
 from stylegan_ada import presets
 from stylegan_ada.networks import Generator
 from stylegan_ada.ops.cpu_memory import retain_freed_memory
