@@ -184,16 +184,9 @@ def manifest_text(rows: Sequence[dict[str, Any]]) -> str:
 
 def read_manifest(folder: str | os.PathLike) -> list[dict[str, str]]:
     """Rows of ``augmented/manifest.csv``; a one-line UserError when missing or malformed."""
-    path = Path(folder) / MANIFEST_NAME
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"no augmentation manifest at {path}; run `augment classic --n 1000` first") from exc
-    reader = csv.DictReader(io.StringIO(text))
-    missing = set(MANIFEST_FIELDS) - set(reader.fieldnames or ())
-    if missing:
-        raise UserError(f"{path} is missing columns {sorted(missing)}; re-run `augment classic --force`")
-    return list(reader)
+    from augment.io_utils import read_csv_manifest
+
+    return read_csv_manifest(Path(folder) / MANIFEST_NAME, MANIFEST_FIELDS, make="augment classic")
 
 
 def check_output(folder: Path, force: bool) -> None:

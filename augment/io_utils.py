@@ -125,3 +125,21 @@ def check_writable_dir(path: str | os.PathLike) -> Path:
     except OSError as exc:
         raise UserError(f"directory {p} is not writable ({exc.strerror or exc}); choose another location") from exc
     return p
+
+
+def read_csv_manifest(path: Path, fields: Any, *, make: str) -> list[dict[str, str]]:
+    """Rows of a manifest CSV written by one of our commands; a one-line UserError naming ``make`` (the command that
+    writes it) when the file is missing or lacks one of ``fields``."""
+    import csv
+    import io
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"no manifest at {path}; run `{make}` first") from exc
+    reader = csv.DictReader(io.StringIO(text))
+    missing = set(fields) - set(reader.fieldnames or ())
+    if missing:
+        raise UserError(f"{path} is missing columns {sorted(missing)}; re-run `{make} --force`")
+    return list(reader)
+

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from augment.errors import UserError
-from augment.io_utils import read_json, sha256_bytes
+from augment.io_utils import read_csv_manifest, read_json, sha256_bytes
 from augment.output_guard import OwnFolder, check_location, files_only, refuse_foreign, source_dirs
 from augment.workspace import Workspace
 
@@ -68,14 +68,7 @@ def manifest_text(rows: Iterable[FakeRow], classes: Sequence[str]) -> str:
 def read_manifest(folder: str | os.PathLike) -> list[FakeRow]:
     """Rows of ``<folder>/manifest.csv``; a one-line UserError when it is missing or malformed."""
     path = Path(folder) / MANIFEST_NAME
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"no synthetic manifest at {path}; run `augment generate` first") from exc
-    reader = csv.DictReader(io.StringIO(text))
-    missing = set(MANIFEST_FIELDS) - set(reader.fieldnames or ())
-    if missing:
-        raise UserError(f"{path} is missing columns {sorted(missing)}; re-run `augment generate --force`")
+    reader = read_csv_manifest(path, MANIFEST_FIELDS, make="augment generate")
     try:
         return [FakeRow(r["file"], r["class"], int(r["seed"]), r["snapshot"], float(r["truncation"]), r["sha256"])
                 for r in reader]
