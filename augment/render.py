@@ -1,7 +1,7 @@
 """Generator -> uint8 gray images, the numeric core of ``augment generate``: seed -> z exactly as the reference's
 generate.py draws it, the generator's float output, and the reference's pixel mapping (``x * 127.5 + 128``, clamped,
 truncated to uint8) applied to the channel mean. Bugs here change every published number, so it is tested against
-the reference's own outputs (tests/test_generate_reference.py, fixture generate_io.npz)."""
+the reference's own outputs (tests/augment/test_generate_reference.py, fixture generate_io.npz)."""
 from __future__ import annotations
 
 import contextlib

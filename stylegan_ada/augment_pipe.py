@@ -10,7 +10,7 @@ into one 4x4 matrix per image. Then optional image-space filtering, additive noi
 
 All operations are differentiable w.r.t. the images, to second order (R1 on augmented reals): the
 resampling goes through `stylegan_ada.ops.grid_sample`, since PyTorch's CUDA grid sampler has no double
-backward (checked by gradgradcheck in tests/test_augment_pipe.py and tests/test_ops.py).
+backward (checked by gradgradcheck in tests/stylegan_ada/test_augment_pipe.py and tests/stylegan_ada/test_ops.py).
 
 Randomness comes from the global torch generator of the images' device, drawn in the same order as in
 the reference implementation: for the same seed the outputs agree with it up to float rounding

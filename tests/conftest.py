@@ -1,4 +1,5 @@
-"""Shared fixtures: a prepared demo workspace, a CLI runner, and synthetic audio files."""
+"""Shared fixtures: a prepared demo workspace, trained tiny workspaces, a CLI runner, synthetic audio
+files, one torch thread, glibc's default malloc. Builders they use live in tests/support/."""
 from __future__ import annotations
 
 import os
@@ -18,6 +19,9 @@ import soundfile as sf
 from click.testing import CliRunner, Result
 
 from augment.workspace import Workspace
+from tests.support.audio import tone
+from tests.support.threads import one_torch_thread
+from tests.support.workspaces import copy_workspace, trained_workspace
 
 
 @pytest.fixture(scope="session")
@@ -44,17 +48,6 @@ def augment_cli() -> Callable[..., Result]:
         return CliRunner().invoke(cli, [str(a) for a in args])
 
     return run
-
-
-def tone(seconds: float, sr: int, *, freq: float = 440.0, seed: int = 0, channels: int = 1,
-         noise: float = 0.05) -> np.ndarray:
-    """A seeded tone plus noise, (n,) or (n, channels); distinct seeds give distinct bytes."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(round(seconds * sr))) / sr
-    y = 0.5 * np.sin(2 * np.pi * freq * t) + noise * rng.standard_normal(t.size)
-    if channels == 1:
-        return y.astype(np.float32)
-    return np.stack([y * (0.5 + 0.5 * c / channels) for c in range(channels)], axis=1).astype(np.float32)
 
 
 @pytest.fixture()
@@ -87,7 +80,39 @@ def audio_folder(tmp_path: Path, write_wav: Callable[..., Path]) -> Callable[...
 @pytest.fixture(name="one_torch_thread")
 def one_torch_thread_fixture():
     """Tiny tensors: one torch thread is as fast, and immune to an oversubscribed CPU."""
-    from helpers import one_torch_thread
-
     with one_torch_thread():
         yield
+
+
+@pytest.fixture(scope="module")
+def base_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """One trained workspace per test module (classes a, b trained; c not); read-only, tests use ``ws``."""
+    return trained_workspace(tmp_path_factory.mktemp("trained") / "ws")
+
+
+@pytest.fixture()
+def ws(base_ws: Workspace, tmp_path: Path) -> Workspace:
+    """A private copy of ``base_ws`` that a test may change."""
+    return copy_workspace(base_ws, tmp_path / "ws")
+
+
+@pytest.fixture()
+def glibc_default_malloc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """glibc's default mmap/trim settings for this test (an earlier test may have called retain_freed_memory)."""
+    from stylegan_ada.ops import cpu_memory
+
+    import numpy as np
+
+    from tests.support.memory import M_MMAP_MAX, M_TRIM_THRESHOLD, glibc, mmapped_bytes_holding
+
+    libc = glibc()
+    assert libc.mallopt(M_MMAP_MAX, 65536) and libc.mallopt(M_TRIM_THRESHOLD, 128 * 1024)
+    monkeypatch.setattr(cpu_memory, "_done", False)
+    # Free heap chunks that earlier tests left behind (with trimming off) would serve a 64 MiB block without mmap
+    # even under the defaults; hold them (np.empty touches no pages) until new large blocks are mmapped again.
+    hoard = []
+    while mmapped_bytes_holding() < 64 << 20:  # the defaults really are back once this holds
+        assert len(hoard) < 512, "glibc keeps serving 64 MiB blocks from its heap under the default settings"
+        hoard.append(np.empty(64 << 20, dtype=np.uint8))
+    yield
+    del hoard

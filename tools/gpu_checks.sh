@@ -34,8 +34,8 @@ step() {  # step NAME COMMAND...: run with a time limit, log, remember a failure
 }
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
 step cuda_ops "$py" tools/check_cuda_ops.py --fresh
-step tests_gpu "$py" -m pytest -q -x tests/test_ops.py tests/test_cuda_backend.py tests/test_cuda_backend_functions.py \
-  tests/test_networks.py
+step tests_gpu "$py" -m pytest -q -x tests/stylegan_ada/test_ops.py tests/stylegan_ada/test_cuda_backend.py tests/stylegan_ada/test_cuda_backend_functions.py \
+  tests/stylegan_ada/test_networks.py
 step train_knobs "$py" tools/bench_train.py --device cuda --knobs --steps 32 --warmup 16
 step profile_train "$py" tools/bench_train.py --device cuda --steps 16 --warmup 16 --profile 16 --no-record
 step bench_generate "$py" tools/bench_generate.py --device cuda --n 1000

@@ -28,15 +28,15 @@ JOBS=${MUTATION_JOBS:-1}
 
 # module -> the test files (or pytest node ids) that check it, space separated; slow end-to-end tests are left out
 declare -A MODULES=(
-  [augment/render.py]="tests/test_generate_reference.py tests/test_generate.py::test_image_depends_only_on_seed_and_noise_mode"
-  [augment/datasets/splits.py]="tests/test_truth_splits.py tests/test_datasets_splits.py"
-  [stylegan_ada/checkpoint.py]="tests/test_checkpoint.py tests/test_resume_state.py tests/test_hardening_resume.py"
-  [stylegan_ada/training/snapshots.py]="tests/test_resume_state.py tests/test_hardening_resume.py tests/test_checkpoint.py"
-  [stylegan_ada/training/state.py]="tests/test_resume_state.py tests/test_hardening_resume.py"
-  [augment/leak_guard.py]="tests/test_leak_guard.py tests/test_leak_prepare.py tests/test_leak_near_copies.py"
-  [classify/metrics.py]="tests/test_classify_metrics.py tests/test_truth_classify_metrics.py"
-  [classify/stats.py]="tests/test_classify_stats.py tests/test_classify_metrics.py"
-  [classify/results.py]="tests/test_classify_metrics.py tests/test_truth_classify_metrics.py"
+  [augment/render.py]="tests/augment/test_generate_reference.py tests/augment/test_generate.py::test_image_depends_only_on_seed_and_noise_mode"
+  [augment/datasets/splits.py]="tests/augment/test_truth_splits.py tests/augment/test_datasets_splits.py"
+  [stylegan_ada/checkpoint.py]="tests/stylegan_ada/test_checkpoint.py tests/stylegan_ada/test_resume_state.py tests/augment/test_hardening_resume.py"
+  [stylegan_ada/training/snapshots.py]="tests/stylegan_ada/test_resume_state.py tests/augment/test_hardening_resume.py tests/stylegan_ada/test_checkpoint.py"
+  [stylegan_ada/training/state.py]="tests/stylegan_ada/test_resume_state.py tests/augment/test_hardening_resume.py"
+  [augment/leak_guard.py]="tests/augment/test_leak_guard.py tests/augment/test_leak_prepare.py tests/augment/test_leak_near_copies.py"
+  [classify/metrics.py]="tests/classify/test_classify_metrics.py tests/classify/test_truth_classify_metrics.py"
+  [classify/stats.py]="tests/classify/test_classify_stats.py tests/classify/test_classify_metrics.py"
+  [classify/results.py]="tests/classify/test_classify_metrics.py tests/classify/test_truth_classify_metrics.py"
 )
 ORDER=(augment/render.py augment/datasets/splits.py stylegan_ada/checkpoint.py stylegan_ada/training/snapshots.py
        stylegan_ada/training/state.py augment/leak_guard.py classify/metrics.py classify/stats.py classify/results.py)
