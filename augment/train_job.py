@@ -231,12 +231,11 @@ def _run(mode: str, slots: list[str], jobs: dict[str, Any], record: JobRecord, g
 
 
 def _run_here(job: Any, stop: Any) -> dict[str, Any]:
-    from augment.commands.train import _known_errors
     from stylegan_ada.training import launch
 
     try:
         return launch.result_dict(launch.run_job(job, stop=stop))
-    except _known_errors() as exc:
+    except launch.known_errors() as exc:
         return {"status": "error", "message": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
     except Exception as exc:  # noqa: BLE001 - one class failing must not stop the others; reported, exit 2 at the end
         return {"status": "error", "message": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}

@@ -99,6 +99,7 @@ def train(**values: Any) -> None:
     """
     from augment.errors import Interrupted, UserError
     from augment.workspace import Workspace
+    from stylegan_ada.training import launch
 
     ctx = click.get_current_context()
     args, given = _args_from_click(ctx, values)
@@ -114,7 +115,7 @@ def train(**values: Any) -> None:
             result = _train(ws, args, given, values)
     except UserError:
         raise
-    except _known_errors() as exc:
+    except launch.known_errors() as exc:
         raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
     if result is None:
         return
@@ -130,18 +131,6 @@ def _single_only(values: dict[str, Any]) -> None:
     for name in ("concurrent", "ddp"):
         if values[name] not in (None, False):
             raise UserError(f"--{name} only applies to --classes")
-
-
-def _known_errors() -> tuple[type[Exception], ...]:
-    from stylegan_ada.pretrained import PretrainedError
-    from stylegan_ada.training.run_lock import RunLockedError
-    from stylegan_ada.training.data import DataError
-    from stylegan_ada.training.launch import LaunchError
-    from stylegan_ada.training.state import TrainingStateError
-    from stylegan_ada.training.training_loop import TrainingError
-    from stylegan_ada.training.transfer import TransferError
-
-    return (TrainingError, TransferError, DataError, TrainingStateError, RunLockedError, PretrainedError, LaunchError)
 
 
 def _plan(ws: Any, args: Any, given: dict[str, Any], values: dict[str, Any]) -> Any:
