@@ -4,8 +4,7 @@
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from stylegan_ada.lazy_exports import lazy_exports
 
 _LAZY = {
     "load_network_pkl": "stylegan_ada.legacy.loader",
@@ -19,14 +18,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stylegan_ada' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -5,8 +5,7 @@ weights from the ``musicnn`` 0.1.0 wheel and the float32 input front end. The pu
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from stylegan_ada.lazy_exports import lazy_exports
 
 _LAZY = {name: "stylegan_ada.musicnn.weights" for name in
          ("MODELS", "WeightsError", "WeightsMissing", "find_wheel", "load_labels", "load_musicnn")}
@@ -14,10 +13,4 @@ _LAZY = {name: "stylegan_ada.musicnn.weights" for name in
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'stylegan_ada.musicnn' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
