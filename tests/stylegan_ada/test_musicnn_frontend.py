@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tests.support.musicnn import FIXTURE_NPZ, MUSICNN_FIXTURES
+from tests.support.musicnn import FIXTURE_NPZ
+from tests.support.paths import SHARED
 
 from augment.audio.mel import mel_db, resolve_mel
 from classify.musicnn import audio_to_input, clip_to_input, images_to_input
@@ -27,7 +28,8 @@ def test_audio_front_end_reproduces_the_reference_input(fixture):
 
 def test_audio_file_to_input_reproduces_all_three_patches(fixture):
     stem, rel = fixture["meta/clip_stems"][0], fixture["meta/clip_relpaths"][0]
-    x = clip_to_input(MUSICNN_FIXTURES.parent / rel)                 # decoded, resampled to 16 kHz here
+    # the fixture's paths are relative to a folder beside shared/ ("../shared/data/..."), e.g. the checkout
+    x = clip_to_input(SHARED / rel)                                  # decoded, resampled to 16 kHz here
     assert x.shape == (3, 187, 96)
     assert np.abs(x - fixture[f"MTT_musicnn/{stem}/input"]).max() <= 5e-4
 
