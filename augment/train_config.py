@@ -147,7 +147,7 @@ def apply_defaults(a: TrainArgs, device: str, resolution: int) -> list[str]:
 def training_resolution(workspace_resolution: int, a: TrainArgs) -> int:
     res = a.resolution
     if res is None:
-        res = min(workspace_resolution, TINY_DEFAULT_MAX_RES) if a.cfg == "tiny" else workspace_resolution
+        res = min(workspace_resolution, TINY_DEFAULT_MAX_RES) if a.cfg in ("tiny", "small") else workspace_resolution
     if res & (res - 1) or res > workspace_resolution:
         raise UserError(f"--resolution must be a power of two <= the workspace's {workspace_resolution} px, "
                         f"got {res}")

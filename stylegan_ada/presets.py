@@ -2,7 +2,8 @@
 
 `auto` reproduces the reference heuristics from resolution and GPU count (at 256 px on 1 GPU: batch 16, mbstd
 group 4, channel_base 16384, lr 0.0025, gamma 0.8192, EMA 5 kimg, 2 mapping layers); `paper256` etc. are the fixed
-reference configs; `tiny` is ours: a few channels at <= 64 px, for CPU tests and the demo.
+reference configs; `tiny` and `small` are ours, for CPU-scale training at <= 64 px: `tiny` (<= 32 channels, z/w 64)
+for tests and the demo, `small` (twice as wide: <= 64 channels, z/w 128) for CPU experiments.
 """
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from stylegan_ada.training.options import OptionError, TrainingOptions, check_op
 
 TRANSFER_ADA_KIMG = 100.0  # ADA reacts faster when starting from a trained network (the reference's resume rule)
 
-PRESETS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "tiny")
-TINY_MAX_RESOLUTION = 64
+PRESETS = ("auto", "stylegan2", "paper256", "paper512", "paper1024", "cifar", "tiny", "small")
+TINY_MAX_RESOLUTION = 64  # for both CPU presets
 
 # Reference facts (train.py cfg_specs); -1 = computed by the `auto` heuristics.
 _SPECS: dict[str, dict[str, Any]] = {
@@ -31,8 +32,11 @@ _SPECS: dict[str, dict[str, Any]] = {
                   map=2),
     "tiny": dict(ref_gpus=-1, kimg=200, mb=8, mbstd=4, fmaps=1 / 32, lrate=0.0025, gamma=-1, ema=-1, ramp=0.05,
                  map=2),
+    "small": dict(ref_gpus=-1, kimg=200, mb=8, mbstd=4, fmaps=1 / 16, lrate=0.0025, gamma=-1, ema=-1, ramp=0.05,
+                  map=2),
 }
-_TINY_NETWORK = dict(z_dim=64, w_dim=64, channel_max=32, num_fp16_res=0)
+# The CPU presets' narrow networks (fp32 throughout: no fp16 on CPU).
+_CPU_NETWORKS = {"tiny": dict(z_dim=64, w_dim=64, channel_max=32), "small": dict(z_dim=128, w_dim=128, channel_max=64)}
 
 # Overrides that replace a top-level key, and those that go into the network kwargs.
 _TOP_LEVEL = ("batch", "gamma", "kimg", "lr", "ema_kimg", "ema_rampup", "mbstd_group", "map_layers", "fmaps",
@@ -70,8 +74,8 @@ def _validate(cfg: str, resolution: int, gpus: int) -> None:
         raise PresetError(f"resolution must be a power of two >= 4, got {resolution!r}; resize the images")
     if not isinstance(gpus, int) or gpus < 1:
         raise PresetError(f"gpus must be a positive integer, got {gpus!r}")
-    if cfg == "tiny" and resolution > TINY_MAX_RESOLUTION:
-        raise PresetError(f"preset 'tiny' is for <= {TINY_MAX_RESOLUTION} px images, got {resolution}; "
+    if cfg in _CPU_NETWORKS and resolution > TINY_MAX_RESOLUTION:
+        raise PresetError(f"preset {cfg!r} is for <= {TINY_MAX_RESOLUTION} px images, got {resolution}; "
                           "use 'auto' for larger images")
 
 
@@ -80,18 +84,17 @@ def _base(cfg: str, resolution: int, gpus: int) -> dict[str, Any]:
     spec = dict(_SPECS[cfg])
     if cfg == "auto":
         _auto_spec(spec, resolution, gpus)
-    if cfg == "tiny":
+    if cfg in _CPU_NETWORKS:
         spec["ref_gpus"] = gpus
         spec["mb"] = max(spec["mb"], gpus)
         spec["gamma"] = 0.0002 * (resolution ** 2) / spec["mb"]
         spec["ema"] = spec["mb"] * 10 / 32
-    tiny = cfg == "tiny"
+    narrow = _CPU_NETWORKS.get(cfg, dict(z_dim=512, w_dim=512, channel_max=512))
     return dict(
         cfg=cfg, resolution=resolution, gpus=gpus, ref_gpus=spec["ref_gpus"], kimg=spec["kimg"],
         batch=spec["mb"], batch_gpu=spec["mb"] // spec["ref_gpus"], lr=spec["lrate"], gamma=spec["gamma"],
         ema_kimg=spec["ema"], ema_rampup=spec["ramp"], mbstd_group=spec["mbstd"], map_layers=spec["map"],
-        fmaps=spec["fmaps"], channel_max=_TINY_NETWORK["channel_max"] if tiny else 512,
-        z_dim=_TINY_NETWORK["z_dim"] if tiny else 512, w_dim=_TINY_NETWORK["w_dim"] if tiny else 512,
+        fmaps=spec["fmaps"], channel_max=narrow["channel_max"], z_dim=narrow["z_dim"], w_dim=narrow["w_dim"],
         pl_weight=0 if cfg == "cifar" else 2, style_mixing_prob=0 if cfg == "cifar" else 0.9,
         G_reg_interval=4, D_reg_interval=16, pl_batch_shrink=2, pl_decay=0.01,
     )
@@ -125,7 +128,7 @@ def _network_kwargs(p: dict[str, Any], net: dict[str, Any]) -> tuple[dict[str, A
     """(G_kwargs, D_kwargs) ready for `Generator(**G_kwargs)` / `Discriminator(**D_kwargs)`."""
     channel_base = int(p["fmaps"] * 32768)
     common = dict(channel_base=channel_base, channel_max=p["channel_max"],
-                  num_fp16_res=net.get("num_fp16_res", 0 if p["cfg"] == "tiny" else 4),
+                  num_fp16_res=net.get("num_fp16_res", 0 if p["cfg"] in _CPU_NETWORKS else 4),
                   conv_clamp=net.get("conv_clamp", 256))  # clamping keeps fp16 activations from overflowing
     c_dim, img_channels = net.get("c_dim", 0), net.get("img_channels", 3)
     g_kwargs = dict(z_dim=p["z_dim"], c_dim=c_dim, w_dim=p["w_dim"], img_resolution=p["resolution"],

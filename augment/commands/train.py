@@ -49,7 +49,7 @@ def _args_from_click(ctx: click.Context, values: dict[str, Any]) -> tuple[Any, d
 @click.option("--defaults", type=click.Choice(["thesis", "reference"]), default=None,
               help="Default set: thesis (target 0.7, gamma 10, 1000 kimg, mirror, from ffhq256, snap 2) or "
                    "reference (target 0.6, preset gamma/kimg, no mirror, from scratch, snap 50)  [default: thesis]")
-@click.option("--cfg", type=click.Choice(["auto", "paper256", "tiny", "stylegan2", "paper512", "paper1024", "cifar"]),
+@click.option("--cfg", type=click.Choice(["auto", "paper256", "tiny", "small", "stylegan2", "paper512", "paper1024", "cifar"]),
               default=None, help="Network/hyper-parameter preset  [default: auto]")
 @click.option("--resolution", type=int, default=None,
               help="Training resolution (power of two <= the workspace's)  [default: workspace; tiny: <= 64]")

@@ -73,6 +73,7 @@ def test_overrides_and_network_options():
     (("auto", 200), {}, "power of two"),
     (("auto", 256), dict(gpus=0), "gpus"),
     (("tiny", 128), {}, "tiny"),
+    (("small", 128), {}, "small"),
     (("auto", 256), dict(batch=5, gpus=2), "multiple of the GPU count"),
     (("auto", 256), dict(batch=6), "minibatch-std group"),
     (("auto", 256), dict(gamma=-1.0), "gamma must be >= 0"),
@@ -93,3 +94,13 @@ def test_tiny_is_fp32_and_trains_on_cpu():
     F.softplus(D(G(torch.randn(4, G.z_dim), None), None)).sum().backward()
     grads = [q.grad for q in (*G.parameters(), *D.parameters()) if q.requires_grad]
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_small_is_twice_as_wide_as_tiny():
+    t, s = presets.resolve("tiny", 64), presets.resolve("small", 64)
+    G_t, G_s = Generator(**t["G_kwargs"]), Generator(**s["G_kwargs"])
+    chans = lambda G: {r: getattr(G.synthesis, f"b{r}").torgb.weight.shape[1] for r in G.synthesis.block_resolutions}
+    assert chans(G_t) == {4: 32, 8: 32, 16: 32, 32: 32, 64: 16}
+    assert chans(G_s) == {4: 64, 8: 64, 16: 64, 32: 64, 64: 32}
+    assert (G_s.z_dim, G_s.w_dim, t["batch"], s["batch"]) == (128, 128, 8, 8)
+    assert s["G_kwargs"]["synthesis_kwargs"]["num_fp16_res"] == 0 and s["D_kwargs"]["num_fp16_res"] == 0
