@@ -47,12 +47,27 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--pretrained", default="imagenet", type=click.Choice(["imagenet", "none"]),
               help="ImageNet weights (torchvision: from the local torch cache only) or random initialisation. "
                    "small_cnn always starts from scratch.")
+@click.option("--init", "init", default=None, metavar="RUN_DIR|FILE",
+              help="Start from a classifier saved by an earlier `classify eval` (its results/NNNNN-... folder or "
+                   "model.json/model.safetensors; any workspace): its backbone always, its head too when the classes "
+                   "are the same in the same order. Replaces --pretrained; --arch must be the source's; --input-size "
+                   "defaults to the source's. Refused when the source trained on any of this workspace's test items.")
 @click.option("--synthetic-per-class", default=1000, type=click.IntRange(min=2),
               help="Synthetic (and augmented) images per class (split 80/20 train/val; all if fewer exist).")
 @click.option("--epochs", default=20, type=click.IntRange(min=1))
 @click.option("--batch-size", default=16, type=click.IntRange(min=1))
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Learning rate; default: picked by an LR range test (min of smoothed loss / 10).")
+              help="Learning rate; default: picked by an LR range test (see --lr-pick).")
+@click.option("--lr-pick", type=click.Choice(["steepest", "min10"]), default=None,
+              help="LR range test pick: steepest (torch-lr-finder's suggestion, the thesis' rule: steepest descent "
+                   "of the smoothed loss) or min10 (minimum of the smoothed loss / 10).  [default: from --defaults]")
+@click.option("--freeze-bn", type=click.Choice(["eval", "train"]), default=None,
+              help="--mode freeze: eval keeps the frozen network's batch-norm statistics and dropout in eval mode "
+                   "(fast: its features are computed once); train lets BN statistics update and keeps dropout on, "
+                   "as tutorial-style freezing does (the network runs every epoch).  [default: from --defaults]")
+@click.option("--defaults", "defaults", type=click.Choice(["toolkit", "thesis"]), default="toolkit",
+              show_default=True,
+              help="Default set for --lr-pick and --freeze-bn: toolkit (min10, eval) or thesis (steepest, train).")
 @click.option("--lr-range-steps", default=50, type=click.IntRange(min=5), help="Mini-batches in the LR range test.")
 @click.option("--input-size", type=click.IntRange(min=16), default=None,
               help="Resize images to this size for every architecture [default: per architecture].")
@@ -71,13 +86,15 @@ def parse_seeds(text: str) -> list[int]:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @workspace_option
 def eval_cmd(workspace: str | None, train: str, test: str, arch: str, mode: str, seeds: str, pretrained: str,
-             synthetic_per_class: int, epochs: int, batch_size: int, lr: float | None, lr_range_steps: int,
-             input_size: int | None, time_shift: float, spec_masks: int, aug_preset: str, mixup: float, device: str,
-             workers: int, quiet: bool) -> None:
+             synthetic_per_class: int, epochs: int, batch_size: int, lr: float | None, lr_pick: str | None,
+             freeze_bn: str | None, defaults: str, lr_range_steps: int, input_size: int | None, time_shift: float,
+             spec_masks: int, aug_preset: str, mixup: float, device: str, workers: int, quiet: bool,
+             init: str | None = None) -> None:
     """Train classifiers on real and/or synthetic images and score them on the real test split."""
     from augment.workspace import Workspace
     from classify.archs import parse_archs, parse_modes
     from classify.data import SpecAugment
+    from classify.eval_defaults import resolve_defaults
     from classify.evaluate import EvalOptions, run_eval
     from classify.trainer import TrainConfig
 
@@ -85,12 +102,13 @@ def eval_cmd(workspace: str | None, train: str, test: str, arch: str, mode: str,
     modes = parse_modes(mode)
     seed_list = parse_seeds(seeds)
     ws = Workspace.load(workspace)
+    chosen = resolve_defaults(defaults, lr_pick=lr_pick, freeze_bn=freeze_bn)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, lr_range_steps=lr_range_steps,
-                      device=user_device(device), num_workers=workers, mixup=mixup)
+                      device=user_device(device), num_workers=workers, mixup=mixup, **chosen)
     opts = EvalOptions(train=train, archs=archs, modes=modes, seeds=seed_list, pretrained=pretrained,
                        synthetic_per_class=synthetic_per_class, input_size=input_size,
                        augment=SpecAugment(time_shift=time_shift, masks=spec_masks), aug_preset=aug_preset,
-                       train_config=cfg,
+                       train_config=cfg, init=init,
                        progress=not quiet and sys.stderr is not None)
     with user_warnings():
         runs = run_eval(ws, opts)
@@ -98,6 +116,29 @@ def eval_cmd(workspace: str | None, train: str, test: str, arch: str, mode: str,
     f1s = [m["test"]["macro_f1"] for m in runs]
     click.echo(f"{len(runs)} run(s) done; test macro-F1 {min(f1s):.3f}–{max(f1s):.3f} over the runs; "
                f"summary: {ws.results_dir / 'summary.csv'}")
+
+
+@click.command("predict")
+@click.argument("files", nargs=-1, required=True, metavar="IMAGE|AUDIO...")
+@click.option("--model", "model", required=True, metavar="RUN_DIR|FILE",
+              help="A `classify eval` run folder (results/NNNNN-...) or its model.json / model.safetensors.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of CSV lines.")
+@click.option("--device", default="auto", help="cpu, cuda, cuda:N or auto.")
+@click.option("--batch-size", default=16, type=click.IntRange(min=1))
+def predict_cmd(files: tuple[str, ...], model: str, as_json: bool, device: str, batch_size: int) -> None:
+    """Class probabilities of images or audio files (audio rendered with the mel settings saved with the model)."""
+    from pathlib import Path
+
+    from classify.predict import format_csv, format_json, predict_files
+    from classify.saved_model import build_saved, load_saved
+
+    dev = user_device(device)
+    saved = load_saved(model)
+    built = build_saved(saved, dev)
+    paths = [Path(f) for f in files]
+    with user_warnings():
+        probs = predict_files(paths, saved, built, device=dev, batch_size=batch_size)
+    click.echo((format_json if as_json else format_csv)(paths, probs, saved.classes), nl=as_json)
 
 
 @click.command("archs")

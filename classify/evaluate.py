@@ -5,7 +5,7 @@ import csv
 import io
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,13 @@ from augment.io_utils import atomic_dir, atomic_write_json, atomic_write_text, s
 from augment.provenance import code_version, now_iso, write_run_record
 from augment.workspace import Workspace
 from classify.archs import ARCHS, BuiltModel, build_model, check_pretrained
+from classify.clip_scores import clip_f1_scorer, split_scores
 from classify.data import DataSplits, ImageDataset, ImageStore, Sample, SpecAugment, build_splits, check_images
-from classify.head_only import cache_features, head_only_model
+from classify.head_only import cache_features, can_cache_features, head_only_model
 from classify.image_aug import Chain, arm_tag, describe, preset_transforms
-from classify.metrics import classification_metrics, report_text
+from classify.metrics import report_text
 from classify.plots import plot_confusion, plot_learning_curves
 from classify.results import append_summary, next_run_number, run_id, summary_row, write_table
-from classify.stats import bootstrap_ci
 from classify.trainer import FitResult, TrainConfig, fit, make_loader, predict, seed_everything
 
 
@@ -40,6 +40,7 @@ class EvalOptions:
     aug_preset: str = "none"               # classify.image_aug.PRESETS
     train_config: TrainConfig = field(default_factory=TrainConfig)
     progress: bool = True
+    init: str | None = None                # --init: a saved classifier to start from (classify/init_from.py)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -52,7 +53,7 @@ def preflight(opts: EvalOptions) -> None:
     from classify.weights import is_cached, missing_weights_message_many
 
     missing = [a for a in opts.archs if effective_pretrained(a, opts.pretrained) == "imagenet"
-               and ARCHS[a].weights == "torchvision" and not is_cached(a)]
+               and ARCHS[a].weights == "torchvision" and not is_cached(a) and not opts.init]
     if missing:
         raise UserError(missing_weights_message_many(missing))
     for arch in opts.archs:
@@ -84,6 +85,13 @@ def _clip_seconds(ws: Workspace) -> float | None:
 
 def run_eval(ws: Workspace, opts: EvalOptions) -> list[dict[str, Any]]:
     """Every run of ``opts``; returns the metrics dict of each (also written under ``results/``)."""
+    source = None
+    if opts.init:
+        from classify.init_from import init_note, load_init
+
+        source = load_init(opts.init, ws, opts.archs)
+        opts = replace(opts, input_size=opts.input_size or source.input_size)
+        click.echo(init_note(source, ws.classes, ws))
     preflight(opts)
     splits = build_splits(ws, opts.train, opts.synthetic_per_class)
     check_images(splits.train + splits.val + splits.test, ws.resolution)
@@ -96,7 +104,7 @@ def run_eval(ws: Workspace, opts: EvalOptions) -> list[dict[str, Any]]:
         store = stores.setdefault(size, ImageStore(size, splits.checked))
         for mode in opts.modes:
             for seed in opts.seeds:
-                metrics = _one_run(ws, opts, splits, store, arch, mode, seed, features)
+                metrics = _one_run(ws, opts, splits, store, arch, mode, seed, features, source)
                 first = first if first is not None else metrics["run_id"][:5]
                 all_metrics.append(metrics)
                 t = metrics["test"]
@@ -119,18 +127,22 @@ def _datasets(opts: EvalOptions, splits: DataSplits, store: ImageStore, arch: st
 
 
 def _one_run(ws: Workspace, opts: EvalOptions, splits: DataSplits, store: ImageStore, arch: str, mode: str,
-             seed: int, features: dict[tuple, Any]) -> dict[str, Any]:
+             seed: int, features: dict[tuple, Any], source: Any = None) -> dict[str, Any]:
     t0 = time.time()
-    pretrained = effective_pretrained(arch, opts.pretrained)
+    pretrained = "init" if source is not None else effective_pretrained(arch, opts.pretrained)
     label = (arm_name(opts), arch, mode, pretrained, f"seed{seed}")
     desc = "-".join(label)
     cfg = TrainConfig(**{**opts.train_config.to_dict(), "seed": seed})
     seed_everything(seed)                                  # the new head's initialisation depends on the seed
-    built = build_model(arch, len(splits.classes), mode, pretrained)
+    built = build_model(arch, len(splits.classes), mode, "none" if source is not None else pretrained)
+    init = None
+    if source is not None:
+        from classify.init_from import apply_init
+
+        init = apply_init(built, source, splits.classes)
     ds: dict[str, Any] = _datasets(opts, splits, store, arch, _clip_seconds(ws))
     trained = built
-    # augmented or mixed inputs change every epoch: then the frozen network must see them, no caching
-    cached = mode == "freeze" and not ds["train"].augment and not ds["train"].pixel_augment and cfg.mixup <= 0
+    cached = can_cache_features(mode, cfg.freeze_bn, ds["train"], cfg.mixup)
     if cached:      # the frozen network runs once per image; only the head trains (same result, far faster)
         built.model.to(cfg.device)
         shared = pretrained == "imagenet"     # then the backbone is the same for every seed: compute once
@@ -142,30 +154,31 @@ def _one_run(ws: Workspace, opts: EvalOptions, splits: DataSplits, store: ImageS
                 features[(arch, store.size)] = feats
         ds = feats
         trained = head_only_model(built)
-    result = fit(trained, ds["train"], ds["val"], cfg, desc=desc, progress=opts.progress)
+    # per-clip scores (mean probabilities over a clip's segments) are the headline and pick the best epoch
+    result = fit(trained, ds["train"], ds["val"], cfg, desc=desc, progress=opts.progress,
+                 val_score=clip_f1_scorer(splits.clips.get("val", ())))
     scored = {}
     for split in ("val", "test"):
         probs, labels, loss = predict(trained, make_loader(ds[split], cfg.batch_size, shuffle=False), cfg.device)
-        pred = probs.argmax(1)
-        scored[split] = (probs, labels, {**classification_metrics(labels, pred, splits.classes), "loss": loss,
-                                         "macro_f1_ci95": list(bootstrap_ci(labels, pred, len(splits.classes)))})
+        scored[split] = (probs, labels, split_scores(probs, labels, splits.clips.get(split, ()), splits.classes,
+                                                     loss))
     config = {**opts.to_dict(), "arch": arch, "mode": mode, "seed": seed, "pretrained": pretrained,
               "input_size": store.size, "cached_features": cached, "train_config": cfg.to_dict(),
-              "workspace": str(ws.root)}
+              "workspace": str(ws.root), "init": init}
     # numbered when written, so runs finishing in parallel in one workspace do not take the same number
     rid = run_id(next_run_number(ws.results_dir), *label)
     metrics = {
         "run_id": rid, "created": now_iso(), "code_version": code_version(),
         "train": opts.train, "arm": arm_name(opts), "test_source": "real",
         "augmentation": describe(opts.aug_preset, _clip_seconds(ws), cfg.mixup), "arch": arch, "mode": mode, "pretrained": pretrained,
-        "seed": seed, "classes": splits.classes,
+        "seed": seed, "freeze_bn": cfg.freeze_bn if mode == "freeze" else None, "classes": splits.classes,
         "n_train": len(splits.train), "n_val": len(splits.val), "n_test": len(splits.test),
         "val": scored["val"][2], "test": scored["test"][2],
         "lr": result.lr, "lr_range": _lr_summary(result), "best_epoch": result.best_epoch,
-        "epochs": cfg.epochs, "history": result.history, "model": built.info,
+        "epochs": cfg.epochs, "history": result.history, "model": built.info, "init": init,
         "seconds": time.time() - t0, "config": config, "data": splits.info,
     }
-    _write_run(ws, metrics, built, result, scored, splits)
+    _write_run(ws, metrics, built, result, scored, splits, source)
     append_summary(ws.results_dir, [summary_row(metrics)])
     return metrics
 
@@ -173,7 +186,8 @@ def _one_run(ws: Workspace, opts: EvalOptions, splits: DataSplits, store: ImageS
 def _lr_summary(result: FitResult) -> dict[str, Any] | None:
     if result.lr_range is None:
         return None
-    return {k: result.lr_range[k] for k in ("suggested_lr", "rule", "start", "end", "steps", "lrs", "losses")}
+    return {k: result.lr_range[k] for k in ("suggested_lr", "pick", "rule", "candidates", "note", "start", "end",
+                                            "steps", "lrs", "losses", "lrfinder_losses", "raw_losses")}
 
 
 def _predictions_csv(ws: Workspace, scored: dict[str, Any], splits: DataSplits) -> str:
@@ -197,7 +211,7 @@ def _rel(root: Path, path: Path) -> str:
 
 
 def _write_run(ws: Workspace, metrics: dict[str, Any], built: BuiltModel, result: FitResult,
-               scored: dict[str, Any], splits: DataSplits) -> Path:
+               scored: dict[str, Any], splits: DataSplits, source: Any = None) -> Path:
     rid = metrics["run_id"]
     title = f"{metrics['arch']} {metrics['mode']} ({metrics['pretrained']}), train {metrics['train']}, " \
             f"seed {metrics['seed']}"
@@ -212,9 +226,21 @@ def _write_run(ws: Workspace, metrics: dict[str, Any], built: BuiltModel, result
         write_run_record(d / "run.json", metrics["config"], seeds={"seed": metrics["seed"]},
                          data_hashes={**splits.info, "train_files": _file_list_digest(ws, splits.train),
                                       "val_files": _file_list_digest(ws, splits.val)})
+        _save_model(d, ws, metrics, built, splits, source)
     return ws.results_dir / rid
 
 
 def _file_list_digest(ws: Workspace, samples: list[Sample]) -> str:
     """Digest of which files (workspace-relative) with which labels a run used; contents are in the manifests."""
     return sha256_bytes("\n".join(f"{_rel(ws.root, p)},{y}" for p, y in samples).encode("utf-8"))
+
+
+def _save_model(folder: Path, ws: Workspace, metrics: dict[str, Any], built: BuiltModel, splits: DataSplits,
+                source: Any) -> None:
+    """The best epoch's weights + model.json (classify/saved_model.py), for `--init` and `classify predict`."""
+    from classify.saved_model import save_model, training_hashes
+
+    inherited = source.training_sha256 if source is not None else ()
+    save_model(folder, built, classes=splits.classes, input_size=metrics["config"]["input_size"], ws=ws,
+               run_id=metrics["run_id"], training=training_hashes(ws, splits.checked.values(), inherited),
+               pretrained=metrics["pretrained"], init=metrics["init"])

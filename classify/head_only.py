@@ -1,6 +1,6 @@
 """Freeze mode without recomputing the frozen network: run it once, train the head on the cached features.
 
-In ``freeze`` mode the backbone is fixed and in eval mode, so (without training-time augmentation) its output for an
+In ``freeze`` mode with ``--freeze-bn eval`` the backbone is fixed and in eval mode, so (without training-time augmentation) its output for an
 image never changes. We record the input of the "cut" module (the head, or for SqueezeNet the classifier block that
 holds it) once per image and train a :class:`HeadOnly` module on those features. The head's parameters are shared
 with the full model, which afterwards predicts exactly as the head-only module does.
@@ -41,6 +41,15 @@ def head_only_model(built: BuiltModel) -> BuiltModel:
     cut = cut_point(built)
     heads = tuple("cut" + h[len(cut):] for h in built.head_names if h == cut or h.startswith(cut + "."))
     return BuiltModel(HeadOnly(built), built.spec, "freeze", built.pretrained, heads, dict(built.info))
+
+
+def can_cache_features(mode: str, freeze_bn: str, train_set: Any, mixup: float) -> bool:
+    """Whether the frozen network's output per image is fixed, so the head can train on cached features: freeze mode
+    with the frozen part in eval mode (``--freeze-bn eval``), and no augmentation or mixup (inputs that change every
+    epoch must go through the network each time). ``--freeze-bn train`` updates batch-norm statistics and keeps
+    dropout on, so the network runs every epoch."""
+    return (mode == "freeze" and freeze_bn == "eval" and not train_set.augment and not train_set.pixel_augment
+            and mixup <= 0)
 
 
 def cache_features(built: BuiltModel, dataset: Any, *, batch_size: int, device: str, desc: str = "features",

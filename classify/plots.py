@@ -70,15 +70,30 @@ def plot_learning_curves(history: Sequence[dict[str, float]], lr_range: dict[str
     axes[1].set_ylim(0, 1.02)
     axes[1].legend(fontsize=8)
     if panels == 3:
-        axes[2].semilogx(lr_range["lrs"], lr_range["losses"])
-        axes[2].axvline(lr_range["suggested_lr"], color="red", ls="--", lw=1,
-                        label=f"picked {lr_range['suggested_lr']:.2g}")
+        _plot_lr_range(axes[2], lr_range)
         axes[2].set_xlabel("learning rate")
         axes[2].set_ylabel("smoothed loss")
         axes[2].set_title("LR range test")
         axes[2].legend(fontsize=8)
     fig.suptitle(title)
     _save(fig, path)
+
+
+LR_PICK_COLOURS = {"min10": "tab:red", "steepest": "tab:purple"}
+
+
+def _plot_lr_range(ax: Any, lr_range: dict[str, Any]) -> None:
+    """The sweep's smoothed curve(s) and every candidate pick; the one used is solid, the others dashed."""
+    ax.semilogx(lr_range["lrs"], lr_range["losses"], color="tab:blue", label="smoothed (EMA 0.9)")
+    if lr_range.get("lrfinder_losses"):
+        ax.semilogx(lr_range["lrs"], lr_range["lrfinder_losses"], color="tab:gray", lw=1,
+                    label="smoothed (torch-lr-finder)")
+    picked = lr_range.get("pick")
+    candidates = lr_range.get("candidates") or {picked or "picked": lr_range["suggested_lr"]}
+    for rule, lr in candidates.items():
+        used = rule == picked or len(candidates) == 1
+        ax.axvline(lr, color=LR_PICK_COLOURS.get(rule, "red"), ls="-" if used else "--", lw=1.5 if used else 1,
+                   label=f"{rule} {lr:.2g}" + (" (picked)" if used else ""))
 
 
 def plot_compare(result: dict[str, Any], path: Path) -> None:

@@ -32,6 +32,8 @@ class TrainConfig:
     device: str = "cpu"
     num_workers: int = 0
     mixup: float = 0.0                  # mixup Beta(α, α) parameter; 0: off
+    lr_pick: str = "min10"              # classify.lr_range.PICK_RULES
+    freeze_bn: str = "eval"             # freeze mode: frozen part in eval mode, or "train" (BN stats, dropout on)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +98,15 @@ def predict(built: BuiltModel, loader: Any, device: str) -> tuple[np.ndarray, np
     return np.concatenate(probs), np.concatenate(labels), total / max(1, n)
 
 
+def training_mode(built: BuiltModel, cfg: TrainConfig) -> None:
+    """Switch to training. ``freeze_bn="train"`` is tutorial-style freezing: the whole network in train mode, so the
+    frozen part's batch-norm running statistics update and its dropout is on (its weights still do not train)."""
+    if cfg.freeze_bn == "train":
+        built.model.train()
+    else:
+        set_train_mode(built, True)
+
+
 def _make_optimizer(built: BuiltModel, cfg: TrainConfig, lr: float) -> Any:
     import torch
 
@@ -104,7 +115,7 @@ def _make_optimizer(built: BuiltModel, cfg: TrainConfig, lr: float) -> Any:
 
 
 def fit(built: BuiltModel, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, desc: str = "train",
-        progress: bool = True) -> FitResult:
+        progress: bool = True, val_score: Any = None) -> FitResult:
     """Train ``built.model`` in place; on return it holds the weights of the best epoch (val macro-F1)."""
     import torch
     from tqdm.auto import tqdm
@@ -128,7 +139,7 @@ def fit(built: BuiltModel, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, desc
 
     def step_loss(batch: Any) -> Any:
         x, y = batch
-        set_train_mode(built, True)
+        training_mode(built, cfg)
         return batch_loss(x.to(device), y.to(device))[1]
 
     optimizer = _make_optimizer(built, cfg, cfg.lr or cfg.lr_range_start)
@@ -136,7 +147,7 @@ def fit(built: BuiltModel, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, desc
     lr = cfg.lr
     if lr is None:
         lr_info = lr_range_test(model, optimizer, train_loader, step_loss, start=cfg.lr_range_start,
-                                end=cfg.lr_range_end, steps=cfg.lr_range_steps)
+                                end=cfg.lr_range_end, steps=cfg.lr_range_steps, pick=cfg.lr_pick)
         lr = float(lr_info["suggested_lr"])
         optimizer = _make_optimizer(built, cfg, lr)   # fresh momentum buffers
     for g in optimizer.param_groups:
@@ -153,7 +164,7 @@ def fit(built: BuiltModel, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, desc
                    disable=not progress, unit="batch")
         for x, y in bar:
             x, y = x.to(device), y.to(device)
-            set_train_mode(built, True)
+            training_mode(built, cfg)
             optimizer.zero_grad(set_to_none=True)
             outputs, loss = batch_loss(x, y)
             loss.backward()
@@ -163,7 +174,8 @@ def fit(built: BuiltModel, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, desc
             n += len(y)
             bar.set_postfix(loss=f"{total / n:.3f}")
         probs, labels, val_loss = predict(built, val_loader, device)
-        val_f1 = macro_f1(labels, probs.argmax(1), probs.shape[1])
+        # val_score(probs, labels): e.g. the per-clip macro-F1 of a segmented workspace (classify.clip_scores)
+        val_f1 = macro_f1(labels, probs.argmax(1), probs.shape[1]) if val_score is None else val_score(probs, labels)
         scheduler.step(val_loss)
         history.append({"epoch": epoch, "lr": cur_lr, "train_loss": total / max(1, n),
                         "train_accuracy": correct / max(1, n), "val_loss": val_loss, "val_macro_f1": val_f1,
