@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The 4Q-small augmentation experiment at 64 px on CPU, every arm (docs/experiments.md, issue 18), as a runbook that
+# resumes where it stopped: run it again after any interruption.
+#
+#   tools/experiment_4q_small64.sh WORKSPACE [SHARED]     # SHARED: the folder holding data/panda4q (default ../shared)
+#
+# Steps (each finished step leaves WORKSPACE/.runbook/<step>.done and is skipped next time; GAN training resumes
+# exactly from its newest snapshot):
+#   prepare → GANs (all classes, --cfg $CFG, $KIMG kimg, FID at every snapshot) → 1000 fakes per class from the
+#   best-FID snapshot (FID against the class's train+val reals: never test) → check-novelty → a few fakes as audio →
+#   1000 audio-augmented copies per class → classifiers × arms × seeds → classic baseline → paired comparisons.
+# Environment: CFG (tiny|small, default small), KIMG (200), SEEDS (0,1,2), N_FAKES (1000), CONCURRENT (2: classes
+# trained at once, one thread each), CLASSIFIERS (see below).
+set -euo pipefail
+ws=${1:?usage: tools/experiment_4q_small64.sh WORKSPACE [SHARED]}
+shared=${2:-../shared}
+cfg=${CFG:-small}
+kimg=${KIMG:-200}
+seeds=${SEEDS:-0,1,2}
+n_fakes=${N_FAKES:-1000}
+concurrent=${CONCURRENT:-2}
+export AUGMENT_WORKSPACE=$ws
+stamps=$ws/.runbook
+
+done_before() { [[ -f $stamps/$1.done ]] && echo "-- $1: done before, skipped"; }
+mark_done() { mkdir -p "$stamps" && date -u +%FT%TZ > "$stamps/$1.done"; }
+
+echo "== 1. workspace: 4Q-small at 64 px"
+if [[ ! -f $ws/augment.json ]]; then
+  augment prepare --dataset panda4q --protocol small --resolution 64 -w "$ws" \
+    --audio-dir "$shared/data/panda4q/audio" --annotations "$shared/data/panda4q/panda_dataset_taffc_annotations.csv"
+fi
+
+echo "== 2. per-class GANs: --cfg $cfg, $kimg kimg each, from scratch, thesis defaults (ADA 0.7, gamma 10, mirror)"
+if ! done_before "gans-$kimg"; then
+  if compgen -G "$ws/runs/_jobs/*/job.json" >/dev/null; then
+    augment train --classes all --resume --kimg "$kimg" --concurrent "$concurrent" --quiet
+  else
+    augment train --classes all --cfg "$cfg" --from scratch --kimg "$kimg" --metrics fid --device cpu \
+      --concurrent "$concurrent" --quiet
+  fi
+  mark_done "gans-$kimg"
+fi
+
+echo "== 3. $n_fakes fakes per class from the best-FID snapshot, memorization check, a few fakes as audio"
+if ! done_before fakes; then
+  augment generate --n "$n_fakes" --pick best --force --quiet
+  augment check-novelty
+  for c in $(python -c "import json,sys; print(' '.join(json.load(open(sys.argv[1]))['classes']))" "$ws/augment.json"); do
+    mapfile -t pngs < <(find "$ws/synthetic/$c" -name '*.png' | sort | head -n 3)
+    augment listen "${pngs[@]}" --out "$ws/results/listen-$c"
+  done
+  mark_done fakes
+fi
+
+echo "== 4. $n_fakes audio-augmented copies per class (augment classic: pitch, stretch, gain, noise)"
+if ! done_before classic; then
+  augment classic --n "$n_fakes" --quiet
+  mark_done classic
+fi
+
+echo "== 5. classifiers × arms, seeds $seeds"
+IFS=';' read -r -a classifiers <<< "${CLASSIFIERS:-efficientnet_lite0 --mode freeze --pretrained imagenet;small_cnn --mode whole}"
+arms=("real" "real --aug-preset thesis" "real --aug-preset specaugment" "augmented" "real+augmented"
+      "synthetic" "real+synthetic" "real+synthetic+augmented")
+for clf in "${classifiers[@]}"; do
+  for arm in "${arms[@]}"; do
+    step="eval-$(echo "$clf $arm" | tr -c 'A-Za-z0-9+_\n' '_')"
+    done_before "$step" && continue
+    # shellcheck disable=SC2086  # $clf and $arm hold several options on purpose
+    classify eval --train $arm --test real --arch $clf --seeds "$seeds" --synthetic-per-class "$n_fakes" --quiet
+    mark_done "$step"
+  done
+done
+
+echo "== 6. classic baseline (handcrafted audio features; model chosen by CV on train+val)"
+if ! done_before baseline; then
+  classify baseline --quiet
+  mark_done baseline
+fi
+
+echo "== 7. paired comparisons: every arm against real and against real + classic image augmentation"
+python tools/report_4q_small64.py "$ws" --compare
+echo "== done: python tools/report_4q_small64.py $ws --out docs  writes the tables and figures for docs/experiments.md"
