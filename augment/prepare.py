@@ -35,6 +35,7 @@ from augment.near_duplicates import drop_near_duplicates
 from augment.output_guard import archive_path
 from augment.prepare_worker import Converted, WorkerPool, WorkerSettings, convert_file, scan_file
 from augment.provenance import run_record
+from augment.segments import CONFIG_KEY as SEGMENTS_KEY, ImageJob, Segmenting, image_jobs, segments_record
 from augment.workspace import CONFIG_NAME, SPLITS, SplitRow, Workspace, parse_manifest, read_config, resolve_root, \
     write_workspace
 from augment.workspace_journal import commit, complete_switch, new_staging, pending, plan_switch
@@ -57,7 +58,9 @@ class PrepareReport:
         counts = ws.config["splits"]["counts"]
         per_split = ", ".join(f"{s} {sum(counts[s].values())}" for s in SPLITS)
         total = sum(sum(counts[s].values()) for s in SPLITS)
-        return (f"prepared {ws.dataset_name}: {total} clips, {len(ws.classes)} classes ({per_split}); "
+        what = f"{total} clips" if SEGMENTS_KEY not in ws.config else \
+            f"{total} images of {len({r.source for r in ws.rows()})} clips"
+        return (f"prepared {ws.dataset_name}: {what}, {len(ws.classes)} classes ({per_split}); "
                 f"{len(self.padded)} padded, {len(self.skipped)} skipped; {self.seconds:.1f} s → {ws.root}")
 
 
@@ -88,10 +91,13 @@ def image_info(mel: MelConfig | None, resolution: int) -> dict[str, Any]:
     return {"resolution": resolution, "channels": 3, "mapping": mapping}
 
 
-def identity_sha256(spec: DatasetSpec, mel: dict[str, Any] | None, image: dict[str, Any]) -> str:
+def identity_sha256(spec: DatasetSpec, mel: dict[str, Any] | None, image: dict[str, Any],
+                    segmenting: Segmenting | None = None) -> str:
     """What makes two prepared datasets "the same", path locations excluded."""
     ident = {"dataset": spec.name, "kind": spec.kind, "classes": spec.classes, "options": spec.identity_options(),
              "mel": mel, "image": image}
+    if segmenting is not None:  # absent without segments, so earlier workspaces keep their identity
+        ident["segments"] = segmenting.to_dict()
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
@@ -158,39 +164,39 @@ def _usable_sources(spec: DatasetSpec, pool: WorkerPool) -> tuple[dict[Source, s
     return usable, skipped
 
 
-def _convert(pool: WorkerPool, work: list[tuple[Source, str]], usable: dict[Source, str], tmp: Path
+def _convert(pool: WorkerPool, usable: dict[Source, str], tmp: Path, items: list[ImageJob]
              ) -> tuple[list[SplitRow], list[Converted], list[tuple[str, str]]]:
-    """Convert every (source, split) into ``tmp/<split>/<class>/<stem>.png``.
+    """Convert every image job (one per (source, split), or per window: augment.segments) into ``tmp/<image>``.
 
     Returns the manifest rows with their conversion results (same order), and (name, reason) for failures.
     """
-    stems = _image_stems([s for s, _ in work])
-    jobs = [(s.path, tmp / split / s.cls / f"{stems[s]}.png") for s, split in work]
     rows: list[SplitRow] = []
     converted: list[Converted] = []
     failed: list[tuple[str, str]] = []
-    first_by_image: dict[str, Source] = {}
-    for (s, split), res in zip(work, pool.map(convert_file, jobs, "converting")):
+    first_by_image: dict[str, ImageJob] = {}
+    for item, res in zip(items, pool.map(convert_file, [j.job(tmp) for j in items], "converting")):
+        s, split = item.source, item.split
         if res.image_sha256 is None:
-            failed.append((s.name, f"{res.problem}; skipped (after splitting: its {split} split is one short)"))
+            failed.append((item.name, f"{res.problem}; skipped (after splitting: its {split} split is one short)"))
             continue
-        if (other := first_by_image.setdefault(res.image_sha256, s)) is not s:
+        if (other := first_by_image.setdefault(res.image_sha256, item)) is not item:
             # e.g. two silent clips: identical images in two splits would make training refuse the workspace
-            (tmp / split / s.cls / f"{stems[s]}.png").unlink()
-            failed.append((s.name, f"its image is identical to that of {other.name} (silent or constant audio?); "
-                                   f"skipped (its {split} split is one short)"))
+            (tmp / item.image).unlink()
+            failed.append((item.name, f"its image is identical to that of {other.name} (silent or constant "
+                                      f"audio?); skipped (its {split} split is one short)"))
             continue
-        rows.append(SplitRow(f"data/{split}/{s.cls}/{stems[s]}.png", s.cls, split, s.name, usable[s],
-                             res.image_sha256))
+        rows.append(SplitRow(f"data/{item.image}", s.cls, split, s.name, usable[s], res.image_sha256))
         converted.append(res)
     return rows, converted, failed
 
 
 def prepare_dataset(spec: DatasetSpec, *, workspace: str | os.PathLike | None, mel: MelConfig | None,
-                    resolution: int, jobs: int, force: bool = False, group_by: str | None = None) -> PrepareReport:
+                    resolution: int, jobs: int, force: bool = False, group_by: str | None = None,
+                    segmenting: Segmenting | None = None) -> PrepareReport:
     """Build the workspace for ``spec``; see the module docstring for the order of work.
 
-    ``group_by``: keep every clip of a group in one split (augment.datasets.groups).
+    ``group_by``: keep every clip of a group in one split (augment.datasets.groups); ``segmenting``: several
+    images per clip (augment.segments).
     """
     t0 = time.time()
     root = resolve_root(workspace)
@@ -201,14 +207,15 @@ def prepare_dataset(spec: DatasetSpec, *, workspace: str | os.PathLike | None, m
     with workspace_lock(root, "augment prepare"):
         complete_switch(root)
         return _prepare_locked(spec, root, mel=mel, resolution=resolution, jobs=jobs, force=force, t0=t0,
-                               group_by=group_by)
+                               group_by=group_by, segmenting=segmenting)
 
 
 def _prepare_locked(spec: DatasetSpec, root: Path, *, mel: MelConfig | None, resolution: int, jobs: int,
-                    force: bool, t0: float, group_by: str | None = None) -> PrepareReport:
+                    force: bool, t0: float, group_by: str | None = None,
+                    segmenting: Segmenting | None = None) -> PrepareReport:
     mel_dict = mel.to_dict() if mel is not None else None
     image = image_info(mel, resolution)
-    ident = identity_sha256(spec, mel_dict, image)
+    ident = identity_sha256(spec, mel_dict, image, segmenting)
     old = _existing_config(root, force)
     same_dataset = old is not None and (old.get("prepare") or {}).get("identity_sha256") == ident
     if old is not None and not same_dataset and not force:
@@ -232,7 +239,8 @@ def _prepare_locked(spec: DatasetSpec, root: Path, *, mel: MelConfig | None, res
             _warn_files(excluded)
             skipped += excluded
             work = [(s, split) for c in spec.classes for s, split in assigned[c]]
-            rows, converted, failed = _convert(pool, work, usable, staging / "data")
+            items = image_jobs(pool, work, _image_stems([s for s, _ in work]), segmenting, mel)
+            rows, converted, failed = _convert(pool, usable, staging / "data", items)
             # near-copies of one clip in two splits (gain, noise, shift): the test side keeps it
             rows, converted, near = drop_near_duplicates(pool, rows, converted, staging, resolution)
             failed += near
@@ -247,10 +255,12 @@ def _prepare_locked(spec: DatasetSpec, root: Path, *, mel: MelConfig | None, res
         # a different dataset, changed splits or a foreign data/ folder: the old state is archived, never deleted
         replacing = (not same_dataset or splits_changed) if old is not None else (root / "data").exists()
         seconds = time.time() - t0
-        padded = sorted(row.source for row, res in zip(rows, converted) if res.padded)
+        padded = sorted({row.source for row, res in zip(rows, converted) if res.padded})
         extra = _prepare_record(spec, ident, resolution, jobs, force, seconds, padded, skipped, converted)
         if groups is not None:
             extra["groups"] = groups  # read by the leak guard
+        if (seg_record := segments_record(segmenting, mel, items, {r.image for r in rows})) is not None:
+            extra[SEGMENTS_KEY] = seg_record  # read by `classify eval` (per-clip scores) and the summary
         ws = write_workspace(staging, dataset=spec.name, options=spec.options, kind=spec.kind, classes=spec.classes,
                              image=image, mel=mel_dict, rows=rows, extra=extra)
         fault_point("prepare", 1)  # test hook: the new state is complete, the switch has not begun

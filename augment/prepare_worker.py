@@ -18,6 +18,7 @@ from augment.audio.image_mapping import db_to_gray, gray_to_rgb_png
 from augment.audio.mel import MelConfig, mel_basis, mel_db
 from augment.datasets.images import ImageError, image_to_gray, probe_image
 from augment.io_utils import sha256_bytes, sha256_file
+from augment.segments import load_window
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -83,16 +84,18 @@ def scan_file(path: Path) -> tuple[str | None, str | None]:
     return digest, None
 
 
-def convert_file(job: tuple[Path, Path]) -> Converted:
-    """Source file → RGB PNG at ``job[1]``; expected per-file problems become a skip, I/O errors on output raise."""
-    src, dst = job
+def convert_file(job: tuple[Any, ...]) -> Converted:
+    """Source file → RGB PNG at ``job[1]``; expected per-file problems become a skip, I/O errors on output raise.
+
+    ``job``: (source, image) or (source, image, start, stop) for one window of the clip (augment.segments)."""
+    src, dst, *window = job
     s = _SETTINGS
     assert s is not None
     flags: dict[str, bool] = {}
     try:
         if s.kind == "audio":
             assert s.mel is not None
-            clip = load_clip(src, s.mel)
+            clip = load_window(src, s.mel, *window) if window else load_clip(src, s.mel)
             gray = db_to_gray(mel_db(clip.samples, s.mel), s.mel.top_db, s.resolution)
             flags = {"padded": clip.padded, "downmixed": clip.channels > 1, "resampled": clip.orig_sr != s.mel.sr}
         else:

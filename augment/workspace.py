@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ MANIFEST_NAME = "splits.csv"
 FORMAT_VERSION = 1
 SPLITS = ("train", "val", "test")
 MANIFEST_FIELDS = ("image", "class", "split", "source", "source_sha256", "image_sha256")
+TARGET_FIELD = "target"
 ENV_VAR = "AUGMENT_WORKSPACE"
 CONDITIONAL_RUNS = "_conditional"
 CONFIG_MAX_BYTES = 64 << 20   # a real augment.json is a few hundred KB at most (the skipped-file list)
@@ -36,16 +38,28 @@ class SplitRow:
     source: str         # source file relative to the dataset root, as given to prepare
     source_sha256: str
     image_sha256: str
+    target: float | None = None  # a continuous workspace's target value (column `target`); ``cls`` is then its bin
 
 
 def manifest_text(rows: Sequence[SplitRow]) -> str:
-    """Canonical CSV text of the manifest (sorted, LF line ends) so re-preparing is byte-identical."""
+    """Canonical CSV text of the manifest (sorted, LF line ends) so re-preparing is byte-identical.
+
+    A ``target`` column follows only when the rows carry targets (continuous workspaces)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(MANIFEST_FIELDS)
+    with_target = any(r.target is not None for r in rows)
+    w.writerow(MANIFEST_FIELDS + (TARGET_FIELD,) * with_target)
     for r in sorted(rows, key=lambda r: (SPLITS.index(r.split), r.cls, r.image)):
-        w.writerow([r.image, r.cls, r.split, r.source, r.source_sha256, r.image_sha256])
+        w.writerow([r.image, r.cls, r.split, r.source, r.source_sha256, r.image_sha256]
+                   + ([repr(r.target) if r.target is not None else ""] if with_target else []))
     return buf.getvalue()
+
+
+def _target(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        raise UserError(f"split manifest target {text!r} is not a number; re-run `augment prepare`") from None
 
 
 def parse_manifest(text: str) -> list[SplitRow]:
@@ -53,8 +67,8 @@ def parse_manifest(text: str) -> list[SplitRow]:
     missing = set(MANIFEST_FIELDS) - set(reader.fieldnames or ())
     if missing:
         raise UserError(f"split manifest is missing columns {sorted(missing)}; re-run `augment prepare`")
-    return [SplitRow(r["image"], r["class"], r["split"], r["source"], r["source_sha256"], r["image_sha256"])
-            for r in reader]
+    return [SplitRow(r["image"], r["class"], r["split"], r["source"], r["source_sha256"], r["image_sha256"],
+                     _target(r.get(TARGET_FIELD))) for r in reader]
 
 
 def resolve_root(path: str | os.PathLike | None) -> Path:
@@ -95,6 +109,24 @@ class Workspace:
     @property
     def resolution(self) -> int:
         return int(self.config["image"]["resolution"])
+
+    @property
+    def task(self) -> str:
+        """``regression`` for a continuous target (``prepare --continuous``), else ``classification``."""
+        return str(self.config.get("task", "classification"))
+
+    @property
+    def target_name(self) -> str | None:
+        """The continuous target's name (e.g. ``valence``); None for a classification workspace."""
+        return self.config.get("target") if self.task == "regression" else None
+
+    def require_classes(self, command: str) -> None:
+        """Refuse (one UserError line) a continuous workspace in a command that needs classes (per-class GANs)."""
+        if self.task == "regression":
+            raise UserError(f"{command} works per class (per-class GANs need classes), but workspace {self.root} "
+                            f"holds the continuous target {self.target_name!r} (prepared with --continuous); for "
+                            "classes prepare another --workspace without --continuous, e.g. soundtracks360's "
+                            "3-class (discretised) --target valence|energy|tension")
 
     @property
     def dataset_name(self) -> str:
@@ -150,6 +182,9 @@ class Workspace:
                     or ".." in parts or not r.source_sha256 or not r.image_sha256):
                 raise UserError(f"split manifest {self.manifest_path} line {line} is malformed (image {r.image!r}, "
                                 f"class {r.cls!r}, split {r.split!r}); restore it or re-run `augment prepare --force`")
+            if self.task == "regression" and (r.target is None or not math.isfinite(r.target)):
+                raise UserError(f"split manifest {self.manifest_path} line {line} has no finite target value (this "
+                                "workspace is continuous); restore it or re-run `augment prepare --force`")
         return rows
 
     def images(self, splits: str | Sequence[str], cls: str | None = None) -> list[Path]:
@@ -165,6 +200,10 @@ class Workspace:
         index = {c: i for i, c in enumerate(self.classes)}
         wanted = {splits} if isinstance(splits, str) else set(splits)
         return [(self.root / r.image, index[r.cls]) for r in self.rows() if r.split in wanted]
+
+    def targets(self) -> dict[Path, float]:
+        """image path -> continuous target of every row (a regression workspace; empty otherwise)."""
+        return {self.root / r.image: float(r.target) for r in self.rows() if r.target is not None}
 
     def test_hashes(self) -> set[str]:
         """Image and source hashes of every test file."""

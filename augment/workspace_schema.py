@@ -78,6 +78,11 @@ def validate_config(cfg: Any, path: Path) -> None:
             raise _bad(path, f"mel.{key}", "a number", mel[key])
     if not isinstance(cfg.get("prepare", {}), dict):
         raise _bad(path, "prepare", "an object", cfg.get("prepare"))
+    if "segments" in cfg:  # `augment prepare --segments/--hop-seconds` (augment.segments)
+        from augment.segments import check_segments_record
+
+        if (why := check_segments_record(cfg["segments"])) is not None:
+            raise _bad(path, "segments", why, cfg["segments"])
     _validate_splits(path, _object(path, cfg, "splits"), classes)
 
 

@@ -41,4 +41,5 @@ def classic(workspace: str | None, n: int, chain: str, p: str | None, seed: int,
                           force=force, jobs=jobs or (os.cpu_count() or 1))
     opts.check()
     ws = Workspace.load(workspace)
+    ws.require_classes("augment classic")
     click.echo(run_classic(ws, opts, progress=not quiet).line())

@@ -80,6 +80,7 @@ def generate(workspace: str | None, n: int | None, classes: tuple[str, ...], run
                            audio_n=audio_n if audio else 0, force=force, out=Path(out) if out else None)
     opts.check()
     ws = Workspace.load(workspace)
+    ws.require_classes("augment generate")
     choices = choose_models(ws, classes=split_classes(classes), pick=pick, run=run, snapshot=snapshot,
                             conditional=conditional)
     summary = _run_generate(ws, choices, opts, progress=not quiet)

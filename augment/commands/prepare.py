@@ -63,6 +63,11 @@ def check_resolution(resolution: int) -> None:
 @click.option("--top-db", type=float, default=None,
               help=f"dB range kept below the clip's peak; mapped to pixels 0..255.  [preset: {_D.top_db:g}]")
 @click.option("--resolution", type=int, default=256, help="Square image size in pixels (a power of two).")
+@click.option("--segments", type=int, default=None,
+              help="Images per clip: N windows of --duration seconds, evenly spaced over the clip when it is long "
+                   "enough, else consecutive (see README, 'Several segments per clip').  [default: 1]")
+@click.option("--hop-seconds", type=float, default=None,
+              help="Cut a window every S seconds (as many as fit; with --segments N at most N).")
 @click.option("--group-by", default=None,
               help="Keep every clip of a group (song, recording, artist) in one split: a manifest column for "
                    "--dataset csv, else a regular expression on the file name (first capture group, e.g. "
@@ -93,6 +98,7 @@ def prepare(**kw: Any) -> None:
     from augment.audio.mel import resolve_mel
     from augment.prepare import class_table, prepare_dataset
     from augment.prepare_worker import default_jobs
+    from augment.segments import segmenting_from_options
 
     kind = dataset_kind(kw["dataset"])
     wrong = options_not_applying(kind, [o.dest for o in DATASET_OPTIONS if kw.get(o.dest) is not None])
@@ -101,8 +107,9 @@ def prepare(**kw: Any) -> None:
     check_resolution(kw["resolution"])
     mel_overrides = {k: kw[k] for k in MEL_OPTIONS if kw[k] is not None}
     if kind.input == "images":
-        if mel_overrides or kw["preset"] != DEFAULT_PRESET:
-            raise UserError("mel options (--preset, --sr, --duration, ...) apply to audio datasets only")
+        if mel_overrides or kw["preset"] != DEFAULT_PRESET or \
+                kw["segments"] is not None or kw["hop_seconds"] is not None:
+            raise UserError("mel options (--preset, --sr, --duration, --segments, ...) apply to audio datasets only")
         mel = None
     else:
         mel = resolve_mel(kw["preset"], **mel_overrides)
@@ -111,7 +118,8 @@ def prepare(**kw: Any) -> None:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
     spec = kind.build(kind.parse_options(kw))
     report = prepare_dataset(spec, workspace=kw["workspace"], mel=mel, resolution=kw["resolution"], jobs=jobs,
-                             force=kw["force"], group_by=kw["group_by"])
+                             force=kw["force"], group_by=kw["group_by"],
+                             segmenting=segmenting_from_options(kw["segments"], kw["hop_seconds"]))
     if report.archived is not None:
         click.echo(f"moved the previous dataset (augment.json, splits.csv, data/) and its runs/synthetic/results to "
                    f"{report.archived}")

@@ -105,6 +105,7 @@ def train(**values: Any) -> None:
     args, given = _args_from_click(ctx, values)
     try:
         ws = Workspace.load(values["workspace"])
+        ws.require_classes("augment train")
         if values["classes"] is not None:
             from augment.train_job import train_classes
 

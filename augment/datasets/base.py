@@ -19,6 +19,8 @@ class Source:
     name: str                   # path relative to the dataset root, as recorded in the manifest's `source` column
     cls: str
     split: str | None = None    # fixed split given by the user (csv `split` column), else chosen by the plan
+    start: float | None = None  # seconds: the clip's region in the file (csv `start,end`), else --offset ...
+    end: float | None = None    # ... to the end of the file (augment.segments)
 
 
 @dataclass

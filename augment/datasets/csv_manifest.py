@@ -12,6 +12,7 @@ from augment.datasets.base import DatasetSpec, Source, read_csv_rows, relative_n
 from augment.datasets.kind import DatasetKind, DatasetOption
 from augment.datasets.splits import VALID_SPLITS, plan_from_options
 from augment.errors import UserError
+from augment.segments import row_window
 
 DEFAULT_TEST = 0.2
 
@@ -53,7 +54,8 @@ def build(opts: dict[str, Any]) -> DatasetSpec:
         if not path.is_file():
             notes.append((raw, "listed in the manifest but missing; skipped"))
             continue
-        sources.append(Source(path, relative_name(path, root), label, split))
+        start, end = row_window(row, manifest, line)
+        sources.append(Source(path, relative_name(path, root), label, split, start=start, end=end))
     classes = sorted({s.cls for s in sources} | {r["label"].strip() for r in rows})
     plan = plan_from_options(opts, DEFAULT_TEST)
     # audio_dir: what the manifest's `source` paths are relative to, as for the other audio kinds
@@ -64,5 +66,5 @@ def build(opts: dict[str, Any]) -> DatasetSpec:
 
 DATASET = DatasetKind(
     name="csv", summary="path,label[,split] list", input="audio", build=build, test_size=f"{DEFAULT_TEST:g}",
-    options=(DatasetOption("--manifest", "CSV with columns path,label and optional split (train|val|test); paths "
-                           "relative to it", type="file"),))
+    options=(DatasetOption("--manifest", "CSV with columns path,label and optional split (train|val|test) and "
+                           "start,end (seconds of the file to use); paths relative to it", type="file"),))
