@@ -185,7 +185,7 @@ def _convert(pool: WorkerPool, usable: dict[Source, str], tmp: Path, items: list
             failed.append((item.name, f"its image is identical to that of {other.name} (silent or constant "
                                       f"audio?); skipped (its {split} split is one short)"))
             continue
-        rows.append(SplitRow(f"data/{item.image}", s.cls, split, s.name, usable[s], res.image_sha256))
+        rows.append(SplitRow(f"data/{item.image}", s.cls, split, s.name, usable[s], res.image_sha256, s.target))
         converted.append(res)
     return rows, converted, failed
 
@@ -259,6 +259,8 @@ def _prepare_locked(spec: DatasetSpec, root: Path, *, mel: MelConfig | None, res
         extra = _prepare_record(spec, ident, resolution, jobs, force, seconds, padded, skipped, converted)
         if groups is not None:
             extra["groups"] = groups  # read by the leak guard
+        if spec.target is not None:  # --continuous: the classes are the target's quantile bins (split strata)
+            extra.update(task="regression", target=spec.target)
         if (seg_record := segments_record(segmenting, mel, items, {r.image for r in rows})) is not None:
             extra[SEGMENTS_KEY] = seg_record  # read by `classify eval` (per-clip scores) and the summary
         ws = write_workspace(staging, dataset=spec.name, options=spec.options, kind=spec.kind, classes=spec.classes,

@@ -13,6 +13,7 @@ from augment.errors import UserError
 
 SPLIT_NAMES = ("train", "val", "test")
 KINDS = ("audio", "images")
+TASKS = ("classification", "regression")    # `task` (absent: classification); regression also names its `target`
 MAX_RESOLUTION = 8192
 MEL_NUMBERS = ("sr", "duration", "offset", "n_fft", "hop", "n_mels", "top_db")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -83,6 +84,10 @@ def validate_config(cfg: Any, path: Path) -> None:
 
         if (why := check_segments_record(cfg["segments"])) is not None:
             raise _bad(path, "segments", why, cfg["segments"])
+    if cfg.get("task", "classification") not in TASKS:
+        raise _bad(path, "task", " or ".join(repr(t) for t in TASKS), cfg.get("task"))
+    if cfg.get("task") == "regression" and not (isinstance(cfg.get("target"), str) and cfg["target"]):
+        raise _bad(path, "target", "the continuous target's name (task regression)", cfg.get("target"))
     _validate_splits(path, _object(path, cfg, "splits"), classes)
 
 

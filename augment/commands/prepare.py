@@ -68,6 +68,10 @@ def check_resolution(resolution: int) -> None:
                    "enough, else consecutive (see README, 'Several segments per clip').  [default: 1]")
 @click.option("--hop-seconds", type=float, default=None,
               help="Cut a window every S seconds (as many as fit; with --segments N at most N).")
+@click.option("--continuous", is_flag=True,
+              help="Regression: soundtracks360 keeps the mean rating of the --target dimension, csv reads its label "
+                   "column as a number; splits are stratified by 5 quantile bins of it (the bins are the "
+                   "workspace's classes). Per-class GANs need classes: not for a continuous workspace.")
 @click.option("--group-by", default=None,
               help="Keep every clip of a group (song, recording, artist) in one split: a manifest column for "
                    "--dataset csv, else a regular expression on the file name (first capture group, e.g. "
@@ -117,6 +121,9 @@ def prepare(**kw: Any) -> None:
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
     spec = kind.build(kind.parse_options(kw))
+    if kw["continuous"] and spec.target is None:
+        raise UserError(f"--continuous does not apply to --dataset {kind.name}; it applies to soundtracks360 (a "
+                        "dimension --target) and csv (a numeric label column)")
     report = prepare_dataset(spec, workspace=kw["workspace"], mel=mel, resolution=kw["resolution"], jobs=jobs,
                              force=kw["force"], group_by=kw["group_by"],
                              segmenting=segmenting_from_options(kw["segments"], kw["hop_seconds"]))

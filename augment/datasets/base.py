@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
+
+import numpy as np
 
 from augment.datasets.splits import SplitPlan, plan_from_options
 from augment.errors import UserError
@@ -21,6 +23,7 @@ class Source:
     split: str | None = None    # fixed split given by the user (csv `split` column), else chosen by the plan
     start: float | None = None  # seconds: the clip's region in the file (csv `start,end`), else --offset ...
     end: float | None = None    # ... to the end of the file (augment.segments)
+    target: float | None = None  # the continuous target (--continuous); then ``cls`` is its quantile bin
 
 
 @dataclass
@@ -36,6 +39,7 @@ class DatasetSpec:
     path_options: tuple[str, ...] = ()          # options that are paths: ignored when asking "same dataset?"
     notes: list[tuple[str, str]] = field(default_factory=list)  # (file, reason) found while listing; warnings
     class_root: Path | None = None              # the folder whose subfolders are the classes (folder/images kinds)
+    target: str | None = None                   # name of the continuous target (regression); None: classes
 
     def __post_init__(self) -> None:
         for c in self.classes:
@@ -45,6 +49,27 @@ class DatasetSpec:
 
     def identity_options(self) -> dict[str, Any]:
         return {k: v for k, v in self.options.items() if k not in self.path_options}
+
+
+QUANTILE_BINS = 5   # strata of a continuous target's split
+
+
+def quantile_bins(values: Sequence[float], n_bins: int = QUANTILE_BINS) -> list[int]:
+    """Equal-frequency bin (0 = lowest .. n_bins-1) of each value, by rank; equal values are ranked in input order,
+    so every bin gets the same count (± 1) even when many ratings tie."""
+    order = np.argsort(np.asarray(values, dtype=float), kind="stable")
+    bins = np.empty(len(order), dtype=int)
+    bins[order] = np.arange(len(order)) * n_bins // max(1, len(order))
+    return bins.tolist()
+
+
+def binned_sources(sources: Sequence[Source], n_bins: int = QUANTILE_BINS) -> tuple[list[str], list[Source]]:
+    """(bin names ``q1``..``qK``, the sources with ``cls`` = the quantile bin of their ``target``), in name order:
+    the split plan then stratifies by these bins as it does by classes (augment.datasets.splits)."""
+    ordered = sorted(sources, key=lambda s: s.name)
+    bins = quantile_bins([float(s.target) for s in ordered], n_bins)  # type: ignore[arg-type]
+    binned = [replace(s, cls=f"q{b + 1}") for s, b in zip(ordered, bins)]
+    return sorted({s.cls for s in binned}, key=lambda c: int(c[1:])), binned
 
 
 def _require(path: str | os.PathLike | None, option: str, directory: bool) -> Path:

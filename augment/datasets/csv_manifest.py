@@ -5,10 +5,11 @@ without any ``val`` rows, val is carved out of ``train`` (80/20, random_state 42
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
-from augment.datasets.base import DatasetSpec, Source, read_csv_rows, relative_name, require_file
+from augment.datasets.base import DatasetSpec, Source, binned_sources, read_csv_rows, relative_name, require_file
 from augment.datasets.kind import DatasetKind, DatasetOption
 from augment.datasets.splits import VALID_SPLITS, plan_from_options
 from augment.errors import UserError
@@ -21,6 +22,7 @@ def build(opts: dict[str, Any]) -> DatasetSpec:
     manifest = require_file(opts.get("manifest"), "--manifest")
     root = manifest.parent
     columns, rows = read_csv_rows(manifest, ("path", "label"), "manifest", strip=False)
+    continuous = bool(opts.get("continuous"))
     has_split = "split" in columns
     sources: list[Source] = []
     notes: list[tuple[str, str]] = []
@@ -31,6 +33,7 @@ def build(opts: dict[str, Any]) -> DatasetSpec:
         label = raw_label.strip()
         if not raw or not label:
             raise UserError(f"manifest {manifest} line {line}: empty path or label")
+        target = numeric_label(label, manifest, line) if continuous else None
         if label != raw_label:
             notes.append((f"{manifest.name} line {line}", f"label {raw_label!r} has surrounding spaces; read as "
                                                          f"{label!r}"))
@@ -55,13 +58,30 @@ def build(opts: dict[str, Any]) -> DatasetSpec:
             notes.append((raw, "listed in the manifest but missing; skipped"))
             continue
         start, end = row_window(row, manifest, line)
-        sources.append(Source(path, relative_name(path, root), label, split, start=start, end=end))
+        sources.append(Source(path, relative_name(path, root), label, split, start=start, end=end, target=target))
     classes = sorted({s.cls for s in sources} | {r["label"].strip() for r in rows})
+    if continuous:  # the label is the target; stratified by its quantile bins
+        classes, sources = binned_sources(sources)
     plan = plan_from_options(opts, DEFAULT_TEST)
     # audio_dir: what the manifest's `source` paths are relative to, as for the other audio kinds
     options = {"manifest": str(manifest), "audio_dir": str(root), "split_column": has_split, "split": plan.to_dict()}
+    if continuous:
+        options.update(continuous=True, bins=len(classes))
     return DatasetSpec(name=opts.get("name") or "csv", kind="audio", classes=classes, sources=sources, plan=plan,
-                       options=options, path_options=("manifest", "audio_dir"), notes=notes)
+                       options=options, path_options=("manifest", "audio_dir"), notes=notes,
+                       target="label" if continuous else None)
+
+
+def numeric_label(label: str, manifest: Path, line: int) -> float:
+    """``--continuous``: the label as a finite number; one UserError line otherwise."""
+    try:
+        value = float(label)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise UserError(f"manifest {manifest} line {line}: label {label!r} is not a number (--continuous reads the "
+                        "label column as a numeric target)")
+    return value
 
 
 DATASET = DatasetKind(
