@@ -33,6 +33,7 @@ class DataSplits:
     classes: list[str]
     info: dict[str, Any] = field(default_factory=dict)
     checked: dict[Path, str] = field(default_factory=dict)  # train/val image -> sha256 the leak guard read
+    clips: dict[str, list[str]] = field(default_factory=dict)  # "val"/"test": clip id per sample (clip_scores)
 
 
 # ------------------------------------------------------------------ synthetic images
@@ -175,7 +176,10 @@ def build_splits(ws: Workspace, train: str, synthetic_per_class: int = 1000) -> 
                         "re-run `augment prepare` with more data")
     # every selected fake is checked, even the ones real+synthetic leaves out: a test file among them is a red flag
     checked = ws.guard_training_inputs([p for p, _ in tr + va + unused], what="training/validation image")
-    return DataSplits(list(tr), list(va), list(test), ws.classes, info, checked=checked.digests())
+    from classify.clip_scores import clip_ids
+
+    return DataSplits(list(tr), list(va), list(test), ws.classes, info, checked=checked.digests(),
+                      clips={"val": clip_ids(ws, va), "test": clip_ids(ws, test)})
 
 
 # ------------------------------------------------------------------ decoding and feeding

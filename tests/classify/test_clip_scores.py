@@ -1,0 +1,118 @@
+"""One answer per clip: segment probabilities averaged per clip (hand case, scikit-learn), and `classify eval` on a
+tiny segmented workspace reporting per-clip scores as the headline and per-segment ones beside them."""
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from click.testing import CliRunner
+from sklearn.metrics import accuracy_score, f1_score
+
+from classify.clip_scores import clip_f1_scorer, clip_mean, split_scores
+from tests.support.audio import tone
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+# clip x: 3 segments, clip y: 2, clip z: 1 (an unsegmented clip among them)
+PROBS = np.array([[0.9, 0.1], [0.2, 0.8], [0.3, 0.7],      # x: per segment 0, 1, 1; mean (0.4667, 0.5333) -> 1
+                  [0.6, 0.4], [0.45, 0.55],                 # y: per segment 0, 1; mean (0.525, 0.475) -> 0
+                  [0.1, 0.9]])                              # z: 1
+LABELS = np.array([0, 0, 0, 0, 0, 1])
+CLIPS = ["x", "x", "x", "y", "y", "z"]
+
+
+def test_clip_mean_hand_case():
+    probs, labels, clips = clip_mean(PROBS, LABELS, CLIPS)
+    assert clips == ["x", "y", "z"] and labels.tolist() == [0, 0, 1]
+    np.testing.assert_allclose(probs, [[1.4 / 3, 1.6 / 3], [0.525, 0.475], [0.1, 0.9]])
+
+
+def test_split_scores_per_clip_headline_and_per_segment():
+    m = split_scores(PROBS, LABELS, CLIPS, ["a", "b"], loss=0.5)
+    clip_pred, clip_true = [1, 0, 1], [0, 0, 1]                        # argmax of the hand means above
+    assert m["macro_f1"] == pytest.approx(f1_score(clip_true, clip_pred, average="macro"))
+    assert m["accuracy"] == pytest.approx(2 / 3) and m["n"] == 3 and m["n_clips"] == 3 and m["loss"] == 0.5
+    seg_pred = [0, 1, 1, 0, 1, 1]
+    assert m["per_segment"]["macro_f1"] == pytest.approx(f1_score(LABELS, seg_pred, average="macro"))
+    assert m["per_segment"]["accuracy"] == pytest.approx(accuracy_score(LABELS, seg_pred)) and \
+        m["per_segment"]["n"] == 6
+    assert m["per_segment"]["macro_f1"] != pytest.approx(m["macro_f1"])  # the hand case tells them apart
+    score = clip_f1_scorer(CLIPS)
+    assert score is not None and score(PROBS, LABELS) == pytest.approx(m["macro_f1"])
+
+
+def test_one_image_per_clip_scores_as_before():
+    clips = ["p", "q", "r", "s", "t", "u"]
+    m = split_scores(PROBS, LABELS, clips, ["a", "b"], loss=0.1)
+    assert "per_segment" not in m and clip_f1_scorer(clips) is None
+    assert m["macro_f1"] == pytest.approx(f1_score(LABELS, PROBS.argmax(1), average="macro"))
+
+
+def test_a_clip_with_two_labels_is_refused():
+    from augment.errors import UserError
+
+    with pytest.raises(UserError, match="two classes"):
+        clip_mean(PROBS[:2], np.array([0, 1]), ["x", "x"])
+
+
+# ---------------------------------------------------------------------------------------- classify eval
+SR = 8000
+
+
+@pytest.fixture(scope="module")
+def segmented_ws(tmp_path_factory) -> Path:
+    from augment.cli import cli
+
+    tmp = tmp_path_factory.mktemp("clipscores")
+    for ci, cls in enumerate(("a", "b")):
+        for k in range(6):
+            path = tmp / "audio" / cls / f"{cls}{k}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, tone(3.0, SR, freq=300.0 + 900.0 * ci + 20.0 * k, seed=10 * ci + k, noise=0.3), SR,
+                     subtype="FLOAT")
+    r = CliRunner().invoke(cli, ["prepare", "--dataset", "folder", "--audio-dir", str(tmp / "audio"), "--duration",
+                                 "1", "--segments", "3", "--test-size", "2", "--resolution", "16", "-j", "1",
+                                 "-w", str(tmp / "ws")])
+    assert r.exit_code == 0, r.output
+    return tmp / "ws"
+
+
+def test_eval_on_segments_reports_per_clip_and_per_segment(segmented_ws):
+    from classify.cli import cli
+
+    res = CliRunner().invoke(cli, ["eval", "--workspace", str(segmented_ws), "--train", "real", "--seeds", "0",
+                                   "--arch", "small_cnn", "--epochs", "3", "--input-size", "32", "--lr", "0.05",
+                                   "--quiet"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    run = next(p for p in (segmented_ws / "results").iterdir() if p.name[:5].isdigit())
+    m = json.loads((run / "metrics.json").read_text())
+    assert (m["n_train"], m["n_val"], m["n_test"]) == (18, 6, 12)           # images: 3 per clip
+    with open(run / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    source = {}
+    with open(segmented_ws / "splits.csv") as f:
+        source = {r["image"]: r["source"] for r in csv.DictReader(f)}
+    for split, n_clips in (("val", 2), ("test", 4)):
+        mine = [r for r in rows if r["split"] == split]
+        by_clip: dict[str, list] = defaultdict(list)
+        for r in mine:
+            by_clip[source[r["image"]]].append(r)
+        assert len(by_clip) == n_clips and all(len(v) == 3 for v in by_clip.values())
+        true = [v[0]["true"] for v in by_clip.values()]
+        pred = ["ab"[int(np.argmax(np.mean([[float(r["p_a"]), float(r["p_b"])] for r in v], axis=0)))]
+                for v in by_clip.values()]
+        assert m[split]["macro_f1"] == pytest.approx(f1_score(true, pred, average="macro"), abs=1e-9)
+        assert m[split]["n"] == n_clips and m[split]["n_clips"] == n_clips
+        seg = m[split]["per_segment"]
+        assert seg["n"] == 3 * n_clips
+        assert seg["macro_f1"] == pytest.approx(f1_score([r["true"] for r in mine], [r["pred"] for r in mine],
+                                                         average="macro"))
+    # the best epoch is the one with the best per-clip val macro-F1, and it is what was kept
+    history = [h["val_macro_f1"] for h in m["history"]]
+    assert m["best_epoch"] == 1 + int(np.argmax(history))
+    assert m["val"]["macro_f1"] == pytest.approx(history[m["best_epoch"] - 1])
