@@ -8,6 +8,7 @@ COMMANDS = {
     "baseline": "classify.commands:baseline_cmd",
     "archs": "classify.commands:archs_cmd",
     "compare": "classify.commands:compare_cmd",
+    "predict": "classify.commands:predict_cmd",
     "weights": "classify.musicnn.commands:weights_cmd",
 }
 

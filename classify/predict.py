@@ -1,0 +1,110 @@
+"""``classify predict``: class probabilities of images or audio files from a saved classifier.
+
+Each file becomes the picture the model was trained on: audio through the mel settings and pixel mapping recorded
+with the model (augment's own audio → image functions, the ones `augment prepare` uses: same bytes), an image of an
+``images`` workspace through prepare's image conversion, a spectrogram image as it is. Then the same resize and
+normalisation as in training (classify.data.ImageStore / ImageDataset) and a softmax.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from augment.errors import UserError
+from classify.saved_model import SavedModel
+
+CHUNK = 64          # files rendered and scored together (bounds the memory of many inputs)
+
+
+def _audio_png(path: Path, saved: SavedModel) -> bytes:
+    from augment.audio.decode import AudioError, load_clip
+    from augment.audio.image_mapping import MAPPING_KIND, db_to_gray, gray_to_rgb_png
+    from augment.audio.mel import MelConfig, mel_db, validate
+
+    ws = saved.workspace
+    if ws["kind"] != "audio" or not ws.get("mel"):
+        raise UserError(f"{path} is audio, but the model was trained on an images workspace; give image files")
+    mapping = ws["image"].get("mapping") or {}
+    if mapping.get("kind", MAPPING_KIND) != MAPPING_KIND:
+        raise UserError(f"the model's image mapping {str(mapping.get('kind'))[:40]!r} is not one this version "
+                        f"renders ({MAPPING_KIND}); give the images instead of the audio")
+    try:
+        mel = MelConfig.from_dict(ws["mel"])
+        validate(mel)
+    except (TypeError, ValueError) as exc:
+        raise UserError(f"{saved.config_path}: its mel settings are malformed ({exc}); re-run `classify eval`") \
+            from None
+    try:
+        clip = load_clip(path, mel)
+    except AudioError as exc:
+        raise UserError(f"{path}: {exc}") from None
+    return gray_to_rgb_png(db_to_gray(mel_db(clip.samples, mel), mel.top_db, int(ws["resolution"])))
+
+
+def _image_png(path: Path, saved: SavedModel) -> bytes:
+    import numpy as np
+    from PIL import Image
+
+    from augment.audio.image_mapping import gray_to_rgb_png
+    from augment.datasets.images import ImageError, image_to_gray
+    from augment.leak_guard import read_bounded
+
+    ws = saved.workspace
+    if ws["kind"] == "images":             # as `augment prepare` turned the workspace's images into its PNGs
+        try:
+            return gray_to_rgb_png(image_to_gray(path, int(ws["resolution"])))
+        except ImageError as exc:
+            raise UserError(f"{path}: {exc}") from None
+    data = read_bounded(path)
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            rgb = np.asarray(im.convert("RGB"))
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files
+        raise UserError(f"{path}: unreadable or corrupt image ({str(exc)[:120]})") from None
+    buf = io.BytesIO()
+    Image.fromarray(rgb, "RGB").save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def render(path: Path, saved: SavedModel) -> bytes:
+    """PNG bytes of the picture ``saved`` would have been trained on for ``path`` (audio or image)."""
+    from augment.audio.decode import AUDIO_EXTENSIONS
+
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    return _audio_png(path, saved) if path.suffix.lower() in AUDIO_EXTENSIONS else _image_png(path, saved)
+
+
+def predict_files(paths: Sequence[Path], saved: SavedModel, built: Any, *, device: str = "cpu",
+                  batch_size: int = 16) -> list[list[float]]:
+    """Softmax probabilities (one list per file, in ``saved.classes`` order)."""
+    from classify.data import ImageDataset, ImageStore
+    from classify.trainer import make_loader, predict
+
+    norm = saved.config["normalisation"]
+    out: list[list[float]] = []
+    for start in range(0, len(paths), CHUNK):
+        # file-like keys: ImageStore decodes exactly as it decodes a workspace image
+        samples = [(io.BytesIO(render(Path(p), saved)), 0) for p in paths[start:start + CHUNK]]
+        ds = ImageDataset(samples, ImageStore(saved.input_size), norm["mean"], norm["std"])  # type: ignore[arg-type]
+        probs, _, _ = predict(built, make_loader(ds, batch_size, shuffle=False), device)
+        out += [[float(v) for v in row] for row in probs]
+    return out
+
+
+def format_csv(paths: Sequence[Path], probs: Sequence[Sequence[float]], classes: Sequence[str]) -> str:
+    """``file,pred,p_<class>...`` lines (probabilities to 5 decimals), with a header."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["file", "pred"] + [f"p_{c}" for c in classes])
+    for p, row in zip(paths, probs):
+        w.writerow([str(p), classes[max(range(len(row)), key=row.__getitem__)]] + [f"{v:.5f}" for v in row])
+    return buf.getvalue()
+
+
+def format_json(paths: Sequence[Path], probs: Sequence[Sequence[float]], classes: Sequence[str]) -> str:
+    return json.dumps([{"file": str(p), "pred": classes[max(range(len(row)), key=row.__getitem__)],
+                        "probabilities": dict(zip(classes, row))} for p, row in zip(paths, probs)], indent=2)
