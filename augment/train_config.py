@@ -145,12 +145,15 @@ def apply_defaults(a: TrainArgs, device: str, resolution: int) -> list[str]:
 
 
 def training_resolution(workspace_resolution: int, a: TrainArgs) -> int:
+    # a classifier workspace of another size (48 px faces) trains at the next power of two: the loader resizes
+    top = 1 << (workspace_resolution - 1).bit_length()
     res = a.resolution
     if res is None:
-        res = min(workspace_resolution, TINY_DEFAULT_MAX_RES) if a.cfg in ("tiny", "small") else workspace_resolution
-    if res & (res - 1) or res > workspace_resolution:
-        raise UserError(f"--resolution must be a power of two <= the workspace's {workspace_resolution} px, "
-                        f"got {res}")
+        res = min(top, TINY_DEFAULT_MAX_RES) if a.cfg in ("tiny", "small") else top
+    if res & (res - 1) or res > top:
+        limit = f"the workspace's {top} px" if top == workspace_resolution else \
+            f"{top} px (the workspace's {workspace_resolution} px rounded up)"
+        raise UserError(f"--resolution must be a power of two <= {limit}, got {res}")
     return res
 
 

@@ -63,6 +63,16 @@ def too_few_images(a: TrainArgs, num_images: int) -> str | None:
             "`augment check-novelty`")
 
 
+def resize_note(workspace_resolution: int, res: int) -> str | None:
+    """The one-line note when a workspace of a size that is not a power of two (a classifier workspace, e.g. 48 px
+    faces) trains a GAN: its images are resized to ``res`` as they load, and generated images back to its size."""
+    if not workspace_resolution & (workspace_resolution - 1):
+        return None
+    return (f"note: this workspace's images are {workspace_resolution} px, not a power of two as StyleGAN2-ADA needs: "
+            f"they are resized to {res} px (Lanczos) for training; `augment generate` resizes the fakes back to "
+            f"{workspace_resolution} px")
+
+
 def data_hashes(ws: Workspace, paths: list[Path]) -> dict[str, Any]:
     """sha256 over the training images (as the leak guard read them; else manifest/file hashes) + the split hashes."""
     from augment.io_utils import sha256_file

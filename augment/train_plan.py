@@ -82,6 +82,8 @@ def plan_new(ws: Workspace, args: tc.TrainArgs) -> TrainPlan:
     few = ti.too_few_images(args, len(paths))
     if few:
         plan.notes.append(few)
+    if (resized := ti.resize_note(ws.resolution, res)) is not None:
+        plan.notes.append(resized)
     previous = latest_run(root)
     if previous is not None:
         plan.notes.append(f"note: starting a new run next to {previous.name}; to continue that one use --resume")

@@ -67,8 +67,8 @@ def validate_config(cfg: Any, path: Path) -> None:
         raise _bad(path, "classes", "folder names (no '/', '\\', ':', leading '.' or '_')", bad[0])
     image = _object(path, cfg, "image")
     res = image.get("resolution")
-    if not _is_int(res) or not 4 <= res <= MAX_RESOLUTION or res & (res - 1):
-        raise _bad(path, "image.resolution", f"a power-of-two integer from 4 to {MAX_RESOLUTION}", res)
+    if not _is_int(res) or not 4 <= res <= MAX_RESOLUTION:  # any size: GANs train at the next power of two
+        raise _bad(path, "image.resolution", f"an integer from 4 to {MAX_RESOLUTION}", res)
     if "mapping" in image and not isinstance(image["mapping"], dict):
         raise _bad(path, "image.mapping", "an object", image["mapping"])
     mel = _object(path, cfg, "mel", optional=True)

@@ -36,9 +36,17 @@ def dataset_options(command: Callable) -> Callable:
 
 
 def check_resolution(resolution: int) -> None:
-    if resolution < 4 or resolution & (resolution - 1):
-        raise UserError(f"--resolution must be a power of two (e.g. 32, 64, 128, 256), got {resolution}; "
-                        "StyleGAN2-ADA needs square power-of-two images")
+    """4..8192 px. Not a power of two (e.g. 48 px faces): fine for `classify`; `augment train` trains its GAN at the
+    next power of two (the images resized as they load), said here in one note."""
+    from augment.workspace_schema import MAX_RESOLUTION
+
+    if not 4 <= resolution <= MAX_RESOLUTION:
+        raise UserError(f"--resolution must be from 4 to {MAX_RESOLUTION} px (a power of two such as 64 or 256 for "
+                        f"GAN training), got {resolution}")
+    if resolution & (resolution - 1):
+        click.echo(f"note: {resolution} px is not a power of two: `classify` uses the images at {resolution} px; "
+                   f"`augment train` trains at {1 << (resolution - 1).bit_length()} px (images resized as they load)",
+                   err=True)
 
 
 @click.command(context_settings={"show_default": True})
@@ -62,7 +70,9 @@ def check_resolution(resolution: int) -> None:
 @click.option("--hop", type=int, default=None, help=f"STFT hop length.  [preset: {_D.hop}]")
 @click.option("--top-db", type=float, default=None,
               help=f"dB range kept below the clip's peak; mapped to pixels 0..255.  [preset: {_D.top_db:g}]")
-@click.option("--resolution", type=int, default=256, help="Square image size in pixels (a power of two).")
+@click.option("--resolution", type=int, default=256,
+              help="Square image size in pixels: a power of two for GAN training; any other size (e.g. 48) keeps a "
+                   "classifier workspace at that size, its GANs train at the next power of two.")
 @click.option("--segments", type=int, default=None,
               help="Images per clip: N windows of --duration seconds, evenly spaced over the clip when it is long "
                    "enough, else consecutive (see README, 'Several segments per clip').  [default: 1]")
@@ -110,7 +120,8 @@ def prepare(**kw: Any) -> None:
         raise UserError(f"{', '.join(wrong)} do(es) not apply to --dataset {kind.name}; see `augment prepare --help`")
     check_resolution(kw["resolution"])
     mel_overrides = {k: kw[k] for k in MEL_OPTIONS if kw[k] is not None}
-    if kind.input == "images":
+    spec = kind.build(kind.parse_options(kw))
+    if spec.kind == "images":  # --dataset images, or a csv manifest that lists images
         if mel_overrides or kw["preset"] != DEFAULT_PRESET or \
                 kw["segments"] is not None or kw["hop_seconds"] is not None:
             raise UserError("mel options (--preset, --sr, --duration, --segments, ...) apply to audio datasets only")
@@ -120,7 +131,6 @@ def prepare(**kw: Any) -> None:
     jobs = kw["jobs"] if kw["jobs"] is not None else default_jobs()
     if jobs < 1:
         raise UserError(f"--jobs must be >= 1, got {jobs}")
-    spec = kind.build(kind.parse_options(kw))
     if kw["continuous"] and spec.target is None:
         raise UserError(f"--continuous does not apply to --dataset {kind.name}; it applies to soundtracks360 (a "
                         "dimension --target) and csv (a numeric label column)")

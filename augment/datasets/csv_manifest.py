@@ -1,4 +1,7 @@
-"""Labelled audio listed in a CSV: ``--manifest FILE`` with columns ``path,label`` and an optional ``split``.
+"""Labelled audio or images listed in a CSV: ``--manifest FILE`` with columns ``path,label`` and an optional ``split``.
+
+Every path an image (.png/.jpg/.jpeg, grey or RGB, any size): an image workspace, as ``--dataset images`` makes;
+otherwise audio (a mix is refused).
 
 Relative paths are relative to the CSV's folder. A ``split`` column (train|val|test on every row) is kept as given;
 without any ``val`` rows, val is carved out of ``train`` (80/20, random_state 42).
@@ -10,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from augment.datasets.base import DatasetSpec, Source, binned_sources, read_csv_rows, relative_name, require_file
+from augment.datasets.images import listed_kind
 from augment.datasets.kind import DatasetKind, DatasetOption
 from augment.datasets.splits import VALID_SPLITS, plan_from_options
 from augment.errors import UserError
@@ -63,11 +67,13 @@ def build(opts: dict[str, Any]) -> DatasetSpec:
     if continuous:  # the label is the target; stratified by its quantile bins
         classes, sources = binned_sources(sources)
     plan = plan_from_options(opts, DEFAULT_TEST)
-    # audio_dir: what the manifest's `source` paths are relative to, as for the other audio kinds
-    options = {"manifest": str(manifest), "audio_dir": str(root), "split_column": has_split, "split": plan.to_dict()}
+    kind = listed_kind([r["path"].strip() for r in rows], f"manifest {manifest}")
+    options = {"manifest": str(manifest), "split_column": has_split, "split": plan.to_dict()}
+    if kind == "audio":  # audio_dir: what the manifest's `source` paths are relative to, as for the other audio kinds
+        options["audio_dir"] = str(root)
     if continuous:
         options.update(continuous=True, bins=len(classes))
-    return DatasetSpec(name=opts.get("name") or "csv", kind="audio", classes=classes, sources=sources, plan=plan,
+    return DatasetSpec(name=opts.get("name") or "csv", kind=kind, classes=classes, sources=sources, plan=plan,
                        options=options, path_options=("manifest", "audio_dir"), notes=notes,
                        target="label" if continuous else None)
 
@@ -85,6 +91,7 @@ def numeric_label(label: str, manifest: Path, line: int) -> float:
 
 
 DATASET = DatasetKind(
-    name="csv", summary="path,label[,split] list", input="audio", build=build, test_size=f"{DEFAULT_TEST:g}",
+    name="csv", summary="path,label[,split] list of audio or images", input="audio", build=build,
+    test_size=f"{DEFAULT_TEST:g}",
     options=(DatasetOption("--manifest", "CSV with columns path,label and optional split (train|val|test) and "
                            "start,end (seconds of the file to use); paths relative to it", type="file"),))

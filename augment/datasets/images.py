@@ -1,20 +1,24 @@
-"""Labelled images in class folders (``--image-dir DIR/<class>/*.png|jpg|...``): no audio step.
+"""Labelled images in class folders (``--image-dir DIR/<class>/*.png|jpg|...``), or listed in a csv manifest
+(augment.datasets.csv_manifest): no audio step.
 
-Images are converted to grayscale, resized (bicubic, stretched to a square) and saved as RGB with three equal
-channels, like the mel images, so the same networks and workspace apply.
+Images (grey or RGB, any size) are converted to grayscale, resized (bicubic, stretched to a square) and saved as RGB
+with three equal channels, like the mel images, so the same networks and workspace apply.
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from augment.datasets.base import DatasetSpec, class_folder_spec
 from augment.datasets.kind import DatasetKind, DatasetOption
+from augment.errors import UserError
 
 DEFAULT_TEST = 0.2
 IMAGE_MAPPING = {"kind": "grayscale", "channels": "rgb_equal", "resize": "bicubic"}
+# what a csv manifest may list as an image (anything else is audio)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 class ImageError(Exception):
@@ -48,6 +52,18 @@ def image_to_gray(path: Path, resolution: int) -> np.ndarray:
     except Exception as exc:  # noqa: BLE001
         raise ImageError(f"unreadable or corrupt image: {exc}") from None
     return resize_to_gray(gray, resolution)
+
+
+def listed_kind(names: Sequence[str], where: str) -> str:
+    """"images" when every listed file name ends in an image suffix, "audio" when none does; a mix is refused."""
+    images = [n for n in names if n.lower().endswith(IMAGE_SUFFIXES)]
+    if not images:
+        return "audio"
+    if len(images) < len(names):
+        audio = next(n for n in names if not n.lower().endswith(IMAGE_SUFFIXES))
+        raise UserError(f"{where} lists both images ({images[0]}) and other files ({audio}); a workspace holds one "
+                        "kind: list only images (.png/.jpg/.jpeg) or only audio")
+    return "images"
 
 
 def build(opts: dict[str, Any]) -> DatasetSpec:

@@ -99,8 +99,8 @@ def test_option_mistakes_are_one_line_errors(tmp_path, audio_folder, augment_cli
     audio = audio_folder()
     r = _prepare(augment_cli, audio, tmp_path / "ws", "--ratings", "x.csv")
     assert r.exit_code == 2 and "--ratings do(es) not apply to --dataset folder" in r.stderr
-    r = augment_cli("prepare", "--dataset", "folder", "--audio-dir", audio, "--resolution", "100", "-w", tmp_path)
-    assert r.exit_code == 2 and "power of two" in r.stderr
+    r = augment_cli("prepare", "--dataset", "folder", "--audio-dir", audio, "--resolution", "2", "-w", tmp_path)
+    assert r.exit_code == 2 and "--resolution must be from 4 to 8192 px" in r.stderr
     r = augment_cli("prepare", "--dataset", "folder", "--audio-dir", audio, "--hop", "0", "-w", tmp_path)
     assert r.exit_code == 2 and "--hop must be > 0" in r.stderr
     r = augment_cli("prepare", "--dataset", "panda4q", "--audio-dir", audio, "-w", tmp_path)

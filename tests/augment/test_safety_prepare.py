@@ -175,8 +175,8 @@ def _set(path: str, value):
 @pytest.mark.parametrize("edit, field", [
     (_set("classes", KeyError), "`classes` is missing"),
     (_set("splits", KeyError), "`splits` is missing"),
-    (_set("image.resolution", "abc"), "`image.resolution` must be a power-of-two integer"),
-    (_set("image.resolution", 48), "`image.resolution`"),
+    (_set("image.resolution", "abc"), "`image.resolution` must be an integer from 4"),
+    (_set("image.resolution", 10000), "`image.resolution`"),
     (_set("classes", "ab"), "`classes` must be a non-empty list"),
     (_set("classes", ["a", "../b"]), "`classes` must be folder names"),
     (_set("splits.manifest", "../../etc/passwd"), "`splits.manifest` must be a file name"),
