@@ -166,9 +166,11 @@ def image_jobs(pool: Any, work: Sequence[tuple["Source", str]], stems: dict["Sou
 
 def segments_record(seg: Segmenting | None, mel: "MelConfig | None", jobs: Sequence[ImageJob],
                     kept: set[str]) -> dict[str, Any] | None:
-    """augment.json ``segments``: the options, how many clips gave fewer windows than asked, each image's window."""
-    if seg is None or mel is None:
+    """augment.json ``segments``: the options, how many clips gave fewer windows than asked, each image's window
+    (also for csv ``start,end`` rows without ``--segments``: then ``count`` and ``hop_seconds`` are null)."""
+    if mel is None or (seg is None and not any(j.window for j in jobs)):
         return None
+    seg = seg or Segmenting()
     per_clip: dict[str, int] = {}
     for j in jobs:
         per_clip[j.source.name] = per_clip.get(j.source.name, 0) + 1

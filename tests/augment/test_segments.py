@@ -183,3 +183,21 @@ def test_segments_record_is_validated(seg_ws, tmp_path):
     (root / "augment.json").write_text(json.dumps(cfg))
     with pytest.raises(UserError, match="field `segments`"):
         Workspace.load(root)
+
+
+def test_csv_start_end_without_segments(tmp_path):
+    audio = _audio(tmp_path / "audio")
+    rows = ["path,label,start,end"] + [f"{c}/{c}{k}.wav,{c},{'1.5' if k == 2 else ''},{'2.2' if k == 2 else ''}"
+                                       for c in "ab" for k in range(5)]
+    (audio / "list.csv").write_text("\n".join(rows) + "\n")
+    r = _prepare("--dataset", "csv", "--manifest", audio / "list.csv", "--duration", "1", "--test-size", "1",
+                 "--resolution", RES, "-j", "1", "-w", tmp_path / "ws")
+    assert r.exit_code == 0, r.output
+    ws = Workspace.load(tmp_path / "ws")
+    assert len(ws.rows()) == 10                                              # one image per clip
+    row = next(r for r in ws.rows() if r.source == "a/a2.wav")
+    windows = ws.config["segments"]["windows"]
+    assert Path(row.image).name == "a2.png" and windows[row.image] == [1.5, 2.2]
+    assert row.image_sha256 == _expected_sha(audio / "a/a2.wav", 1.5, 2.2)
+    plain = next(r for r in ws.rows() if r.source == "a/a3.wav")            # no start,end: the first second
+    assert windows[plain.image] == [0.0, 1.0] and plain.image_sha256 == _expected_sha(audio / "a/a3.wav", 0.0)
