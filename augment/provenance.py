@@ -48,6 +48,8 @@ def environment() -> dict[str, Any]:
         env["torch"] = torch.__version__
         env["cuda"] = torch.version.cuda
         env["cuda_available"] = torch.cuda.is_available()
+        # CPU float sums depend on how many threads split them: the same seed on 1 and on 2 threads differs
+        env["torch_threads"] = torch.get_num_threads()
         if env["cuda_available"]:
             env["gpu"] = torch.cuda.get_device_name(0)
     try:

@@ -25,8 +25,14 @@ def test_environment_reports_torch_when_the_process_uses_it():
     import numpy
     import torch
 
-    env = environment()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        env = environment()
+    finally:
+        torch.set_num_threads(threads)
     assert env["torch"] == torch.__version__ and env["cuda_available"] == torch.cuda.is_available()
+    assert env["torch_threads"] == 1
     assert env["python"] == platform.python_version() and env["numpy"] == numpy.__version__
 
 
