@@ -69,6 +69,8 @@ def parse_seeds(text: str) -> list[int]:
               show_default=True,
               help="Default set for --lr-pick and --freeze-bn: toolkit (min10, eval) or thesis (steepest, train).")
 @click.option("--lr-range-steps", default=50, type=click.IntRange(min=5), help="Mini-batches in the LR range test.")
+@click.option("--lr-range-end", default=1.0, type=click.FloatRange(min=1e-5), show_default=True,
+              help="Largest learning rate of the LR range test (from 1e-6; torch-lr-finder's default end_lr is 10).")
 @click.option("--input-size", type=click.IntRange(min=16), default=None,
               help="Resize images to this size for every architecture [default: per architecture].")
 @click.option("--time-shift", default=0.0, type=click.FloatRange(0, 0.5),
@@ -89,7 +91,7 @@ def eval_cmd(workspace: str | None, train: str, test: str, arch: str, mode: str,
              synthetic_per_class: int, epochs: int, batch_size: int, lr: float | None, lr_pick: str | None,
              freeze_bn: str | None, defaults: str, lr_range_steps: int, input_size: int | None, time_shift: float,
              spec_masks: int, aug_preset: str, mixup: float, device: str, workers: int, quiet: bool,
-             init: str | None = None) -> None:
+             lr_range_end: float = 1.0, init: str | None = None) -> None:
     """Train classifiers on real and/or synthetic images and score them on the real test split."""
     from augment.workspace import Workspace
     from classify.archs import parse_archs, parse_modes
@@ -104,6 +106,7 @@ def eval_cmd(workspace: str | None, train: str, test: str, arch: str, mode: str,
     ws = Workspace.load(workspace)
     chosen = resolve_defaults(defaults, lr_pick=lr_pick, freeze_bn=freeze_bn)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, lr_range_steps=lr_range_steps,
+                      lr_range_end=lr_range_end,
                       device=user_device(device), num_workers=workers, mixup=mixup, **chosen)
     opts = EvalOptions(train=train, archs=archs, modes=modes, seeds=seed_list, pretrained=pretrained,
                        synthetic_per_class=synthetic_per_class, input_size=input_size,

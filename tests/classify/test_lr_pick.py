@@ -93,7 +93,7 @@ def test_eval_with_thesis_defaults_trains_at_the_steepest_pick_and_records_both(
                               resolution=16)
     res = CliRunner().invoke(cli, ["eval", "--workspace", str(ws.root), "--arch", "small_cnn", "--epochs", "1",
                                    "--seeds", "0", "--input-size", "16", "--lr-range-steps", "20",
-                                   "--defaults", "thesis", "--quiet"], catch_exceptions=False)
+                                   "--lr-range-end", "10", "--defaults", "thesis", "--quiet"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     run_dir = next(p for p in (ws.root / "results").iterdir() if p.name[:5].isdigit())
     m = json.loads((run_dir / "metrics.json").read_text())
@@ -102,3 +102,4 @@ def test_eval_with_thesis_defaults_trains_at_the_steepest_pick_and_records_both(
     assert set(lr_range["candidates"]) == {"min10", "steepest"}
     assert m["lr"] == lr_range["candidates"]["steepest"] == lr_range["suggested_lr"]
     assert m["config"]["train_config"]["lr_pick"] == "steepest"
+    assert lr_range["end"] == 10 and max(lr_range["lrs"]) <= 10 + 1e-9
