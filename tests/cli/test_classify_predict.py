@@ -11,7 +11,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
+from safetensors.torch import load, save
 
 from augment.workspace import Workspace
 from classify.cli import cli
@@ -103,10 +105,6 @@ def _weights_with_header(header: bytes, payload: bytes = b"") -> bytes:
 
 
 def _bad_weights(kind: str, weights: bytes) -> bytes:
-    from safetensors.torch import save
-
-    import torch
-
     if kind == "truncated":
         return weights[: len(weights) // 2]
     if kind == "flipped":
@@ -117,16 +115,18 @@ def _bad_weights(kind: str, weights: bytes) -> bytes:
         return (1 << 62).to_bytes(8, "little") + b"{}"
     if kind == "wrong-shapes":
         return save({"classifier.1.weight": torch.zeros(7, 7)})
+    if kind == "offsets-beyond-the-file":     # a 4 GB tensor claimed by an 8-byte payload
+        spec = {"classifier.1.weight": {"dtype": "F32", "shape": [10 ** 9], "data_offsets": [0, 4 * 10 ** 9]}}
+        return _weights_with_header(json.dumps(spec).encode(), b"\0" * 8)
     if kind == "wrong-dtype":
-        from safetensors.torch import load
-
         return save({k: v.double() if v.is_floating_point() else v for k, v in load(weights).items()})
     raise AssertionError(kind)
 
 
 @pytest.mark.parametrize("kind, reason", [
-    ("truncated", "truncated"), ("flipped", "does not match the sha256"), ("garbage-header", "not readable safetensors"),
-    ("huge-header-length", "not readable safetensors"), ("wrong-shapes", "tensor(s) missing"),
+    ("truncated", "truncated"), ("flipped", "does not match the sha256"),
+    ("garbage-header", "not readable safetensors"), ("huge-header-length", "not readable safetensors"),
+    ("offsets-beyond-the-file", "not readable safetensors"), ("wrong-shapes", "tensor(s) missing"),
     ("wrong-dtype", "the network expects torch.float32"),
 ])
 def test_bad_weights_give_one_error_line(image_run, tmp_path, kind, reason):
