@@ -13,16 +13,19 @@ import json
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from augment.errors import UserError
 from classify.saved_model import SavedModel
 
 CHUNK = 64          # files rendered and scored together (bounds the memory of many inputs)
 
 
-def _audio_png(path: Path, saved: SavedModel) -> bytes:
+def _audio_pngs(path: Path, saved: SavedModel) -> list[bytes]:
     from augment.audio.decode import AudioError, load_clip
     from augment.audio.image_mapping import MAPPING_KIND, db_to_gray, gray_to_rgb_png
     from augment.audio.mel import MelConfig, mel_db, validate
+    from augment.segments import load_window
 
     ws = saved.workspace
     if ws["kind"] != "audio" or not ws.get("mel"):
@@ -37,15 +40,34 @@ def _audio_png(path: Path, saved: SavedModel) -> bytes:
     except (TypeError, ValueError) as exc:
         raise UserError(f"{saved.config_path}: its mel settings are malformed ({exc}); re-run `classify eval`") \
             from None
+    windows = _windows(path, mel, ws.get("segments"))
     try:
-        clip = load_clip(path, mel)
+        clips = [load_clip(path, mel)] if windows is None else [load_window(path, mel, a, b) for a, b in windows]
     except AudioError as exc:
         raise UserError(f"{path}: {exc}") from None
-    return gray_to_rgb_png(db_to_gray(mel_db(clip.samples, mel), mel.top_db, int(ws["resolution"])))
+    return [gray_to_rgb_png(db_to_gray(mel_db(c.samples, mel), mel.top_db, int(ws["resolution"]))) for c in clips]
+
+
+def _windows(path: Path, mel: Any, record: Any) -> list[tuple[float, float]] | None:
+    """The windows `augment prepare --segments/--hop-seconds` would cut from ``path`` (None: one image per clip)."""
+    from augment.segments import MAX_SEGMENTS, Segmenting, audio_seconds, plan_windows
+
+    if record is None:
+        return None
+    record = record if isinstance(record, dict) else {"count": "?"}
+    count, hop = record.get("count"), record.get("hop_seconds")
+    if not (count is None or _number(count, int) and 1 <= count <= MAX_SEGMENTS) \
+            or not (hop is None or _number(hop, (int, float)) and hop > 0):
+        raise UserError("the model's workspace record 'segments' is malformed; re-run `classify eval`")
+    # at most MAX_SEGMENTS windows, whatever the hop: bounds the work one file can cost
+    return plan_windows(audio_seconds(path), mel.duration, Segmenting(count or MAX_SEGMENTS, hop), offset=mel.offset)
+
+
+def _number(value: Any, types: Any) -> bool:
+    return isinstance(value, types) and not isinstance(value, bool)
 
 
 def _image_png(path: Path, saved: SavedModel) -> bytes:
-    import numpy as np
     from PIL import Image
 
     from augment.audio.image_mapping import gray_to_rgb_png
@@ -69,29 +91,33 @@ def _image_png(path: Path, saved: SavedModel) -> bytes:
     return buf.getvalue()
 
 
-def render(path: Path, saved: SavedModel) -> bytes:
-    """PNG bytes of the picture ``saved`` would have been trained on for ``path`` (audio or image)."""
+def render(path: Path, saved: SavedModel) -> list[bytes]:
+    """PNG bytes of the pictures ``saved`` would have been trained on for ``path``: one for an image, one per
+    segment for audio (one when the workspace was not segmented)."""
     from augment.audio.decode import AUDIO_EXTENSIONS
 
     if not path.is_file():
         raise UserError(f"{path}: no such file")
-    return _audio_png(path, saved) if path.suffix.lower() in AUDIO_EXTENSIONS else _image_png(path, saved)
+    return _audio_pngs(path, saved) if path.suffix.lower() in AUDIO_EXTENSIONS else [_image_png(path, saved)]
 
 
 def predict_files(paths: Sequence[Path], saved: SavedModel, built: Any, *, device: str = "cpu",
                   batch_size: int = 16) -> list[list[float]]:
-    """Softmax probabilities (one list per file, in ``saved.classes`` order)."""
+    """Softmax probabilities (one list per file, in ``saved.classes`` order); for a clip cut into segments the
+    mean over its segments, as `classify eval` scores a clip."""
     from classify.data import ImageDataset, ImageStore
     from classify.trainer import make_loader, predict
 
     norm = saved.config["normalisation"]
     out: list[list[float]] = []
     for start in range(0, len(paths), CHUNK):
+        pictures = [render(Path(p), saved) for p in paths[start:start + CHUNK]]
         # file-like keys: ImageStore decodes exactly as it decodes a workspace image
-        samples = [(io.BytesIO(render(Path(p), saved)), 0) for p in paths[start:start + CHUNK]]
+        samples = [(io.BytesIO(png), 0) for pngs in pictures for png in pngs]
         ds = ImageDataset(samples, ImageStore(saved.input_size), norm["mean"], norm["std"])  # type: ignore[arg-type]
         probs, _, _ = predict(built, make_loader(ds, batch_size, shuffle=False), device)
-        out += [[float(v) for v in row] for row in probs]
+        ends = np.cumsum([len(pngs) for pngs in pictures])
+        out += [[float(v) for v in probs[e - len(pngs):e].mean(axis=0)] for e, pngs in zip(ends, pictures)]
     return out
 
 

@@ -77,7 +77,14 @@ def workspace_record(ws: Any) -> dict[str, Any]:
     """What turns audio or an image into the picture the model saw: the workspace's kind, image mapping and mel."""
     return {"root": str(ws.root), "dataset": ws.dataset_name, "kind": ws.config.get("kind"),
             "resolution": ws.resolution, "image": dict(ws.config.get("image") or {}), "mel": ws.config.get("mel"),
-            "test_sha256": ws.config["splits"].get("test_sha256")}
+            "test_sha256": ws.config["splits"].get("test_sha256"), "segments": _segmenting(ws.config.get("segments"))}
+
+
+def _segmenting(record: Any) -> dict[str, Any] | None:
+    """``--segments`` / ``--hop-seconds`` of a segmented workspace (not its per-image windows), else None."""
+    if not isinstance(record, dict) or (record.get("count") in (None, 1) and record.get("hop_seconds") is None):
+        return None
+    return {"count": record.get("count"), "hop_seconds": record.get("hop_seconds")}
 
 
 def training_hashes(ws: Any, read: Iterable[str], inherited: Iterable[str] = ()) -> list[str]:

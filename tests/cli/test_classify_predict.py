@@ -69,25 +69,31 @@ def test_predict_images_as_eval_scored_them(image_run):
     assert row["pred"] == max(row["probabilities"], key=row["probabilities"].get)
 
 
-def test_predict_audio_through_the_recorded_mel_mapping(tmp_path, audio_folder, augment_cli):
-    audio = audio_folder({"a": 6, "b": 6}, seconds=0.5)
+@pytest.mark.parametrize("segments", [1, 2])
+def test_predict_audio_through_the_recorded_mel_mapping(tmp_path, audio_folder, augment_cli, segments):
+    """Each clip (1 s) gives exactly the PNG(s) prepare wrote for it; with 2 segments of 0.5 s the answer is the mean
+    of the segments' probabilities, as eval scores a clip."""
+    audio = audio_folder({"a": 6, "b": 6}, seconds=1.0)
     root = tmp_path / "ws"
     r = augment_cli("prepare", "--dataset", "folder", "--audio-dir", audio, "--test-size", "2", "--duration", "0.5",
-                    "--resolution", "16", "-j", "1", "-w", root)
+                    "--segments", segments, "--resolution", "16", "-j", "1", "-w", root)
     assert r.exit_code == 0, r.output
     ws = Workspace.load(root)
     run = _train(root)
-    tests = [r for r in ws.rows() if r.split == "test"]
-    clips = [audio / t.source for t in tests]
     saved = load_saved(run)
-    # the picture the model gets for a clip is the very PNG prepare wrote for it
-    for t, clip in zip(tests, clips):
-        assert hashlib.sha256(render(clip, saved)).hexdigest() == t.image_sha256
+    tests: dict[str, list] = {}
+    for row in sorted((r for r in ws.rows() if r.split == "test"), key=lambda r: r.image):
+        tests.setdefault(row.source, []).append(row)
+    assert {len(rows) for rows in tests.values()} == {segments}
+    clips = [audio / source for source in tests]
+    for clip, rows in zip(clips, tests.values()):
+        assert [hashlib.sha256(png).hexdigest() for png in render(clip, saved)] == [t.image_sha256 for t in rows]
     res = _predict("--model", run, *clips)
     assert res.exit_code == 0, res.output
     expected = _eval_test_probs(run)
-    for got, t in zip(_printed(res.output), tests):
-        assert got == pytest.approx(expected[t.image], abs=2e-5)
+    for got, rows in zip(_printed(res.output), tests.values()):
+        mean = [sum(col) / len(rows) for col in zip(*(expected[t.image] for t in rows))]
+        assert got == pytest.approx(mean, abs=2e-5)
 
 
 def test_audio_for_an_images_model_is_refused(image_run, tmp_path, write_wav):
