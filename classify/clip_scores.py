@@ -50,13 +50,13 @@ def clip_mean(probs: np.ndarray, labels: np.ndarray, clips: Sequence[str]
 
 
 def split_scores(probs: np.ndarray, labels: np.ndarray, clips: Sequence[str], classes: Sequence[str],
-                 loss: float) -> dict[str, Any]:
+                 loss: float | None) -> dict[str, Any]:
     """metrics.json's val/test entry: per-clip scores (+ 95 % bootstrap CI of their macro-F1), the per-image loss,
     and the per-image scores under ``per_segment`` when some clip has several images."""
     clips = list(clips) or [str(i) for i in range(len(probs))]     # no clip ids: every image its own clip
     cp, cy, _ = clip_mean(probs, labels, clips)
     pred = cp.argmax(1)
-    out = {**classification_metrics(cy, pred, classes), "loss": loss,
+    out = {**classification_metrics(cy, pred, classes), **({"loss": loss} if loss is not None else {}),
            "macro_f1_ci95": list(bootstrap_ci(cy, pred, len(classes)))}
     if is_segmented(clips):
         out["per_segment"] = classification_metrics(labels, probs.argmax(1), classes)
@@ -74,3 +74,29 @@ def clip_f1_scorer(clips: Sequence[str]) -> Callable[[np.ndarray, np.ndarray], f
         return macro_f1(cy, cp.argmax(1), probs.shape[1])
 
     return score
+
+
+# ------------------------------------------------------------------------------------ classify baseline
+def image_windows(ws: "Workspace", images: Sequence[str]) -> list[tuple[float, float] | None] | None:
+    """The window of each manifest image (augment.json ``segments``), None for a workspace without windows."""
+    windows = (ws.config.get("segments") or {}).get("windows") or {}
+    if not windows:
+        return None
+    return [(float(windows[i][0]), float(windows[i][1])) if i in windows else None for i in images]
+
+
+def per_clip_labels(labels: np.ndarray, clips: Sequence[str]) -> np.ndarray:
+    """One label per clip (first-seen order)."""
+    return clip_mean(np.zeros((len(labels), 1)), labels, clips)[1]
+
+
+def baseline_scores(model: Any, X: np.ndarray, pred: np.ndarray, labels: np.ndarray, clips: Sequence[str],
+                    classes: Sequence[str]) -> dict[str, Any]:
+    """A baseline model's test entry: per clip the mean of its segments' ``predict_proba`` (where the model has it;
+    else, e.g. the SVMs, their vote shares), as :func:`split_scores`; one image per clip: its prediction."""
+    n = len(classes)
+    probs = np.eye(n)[pred]
+    if is_segmented(clips) and hasattr(model, "predict_proba"):
+        probs = np.zeros((len(X), n))
+        probs[:, np.asarray(model.classes_, dtype=np.int64)] = model.predict_proba(X)
+    return split_scores(probs, labels, clips, classes, loss=None)

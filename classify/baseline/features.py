@@ -1,4 +1,4 @@
-"""Handcrafted audio features (librosa), extracted in parallel and cached by source-file hash.
+"""Handcrafted audio features (librosa), extracted in parallel and cached by source-file hash (and window).
 
 Per clip: MFCC 1-20, spectral centroid, bandwidth, roll-off, contrast (7 bands), zero-crossing rate, chroma (12),
 RMS - each as mean and standard deviation over frames - plus the tempo estimate: 89 numbers.
@@ -78,13 +78,22 @@ def extract(path: str | os.PathLike, cfg: FeatureConfig) -> np.ndarray:
     return np.nan_to_num(vec, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def _extract_job(path: str, cfg: FeatureConfig) -> tuple[str, np.ndarray | None, str | None]:
+def _extract_job(key: str, path: str, cfg: FeatureConfig) -> tuple[str, str, np.ndarray | None, str | None]:
     from augment.audio.decode import AudioError
 
     try:
-        return path, extract(path, cfg), None
+        return key, path, extract(path, cfg), None
     except AudioError as exc:
-        return path, None, str(exc)
+        return key, path, None, str(exc)
+
+
+def _keyed(path: Path, sha: str, cfg: FeatureConfig, window: tuple[float, float] | None
+           ) -> tuple[str, str, FeatureConfig]:
+    """(cache key, path, the config to extract with): a window is its own entry, described from start to stop."""
+    if window is None:
+        return sha, str(path), cfg
+    start, stop = window
+    return f"{sha}@{start!r}-{stop!r}", str(path), dataclasses.replace(cfg, offset=start, duration=stop - start)
 
 
 class FeatureCache:
@@ -108,37 +117,40 @@ class FeatureCache:
 
 
 def features_for(sources: Sequence[tuple[Path, str]], cfg: FeatureConfig, cache_dir: Path, *, jobs: int = 0,
-                 progress: bool = True) -> np.ndarray:
-    """Feature matrix for ``(audio path, source sha256)`` pairs, computing only what the cache lacks."""
+                 progress: bool = True, windows: Sequence[tuple[float, float] | None] | None = None) -> np.ndarray:
+    """Feature matrix for ``(audio path, source sha256)`` pairs, computing only what the cache lacks.
+
+    ``windows``: per pair, the (start, stop) seconds to describe instead of cfg's offset and duration (the window of
+    each image of a segmented workspace, augment.segments)."""
     from tqdm.auto import tqdm
 
     cache = FeatureCache(cache_dir, cfg)
-    todo = {str(p): h for p, h in sources if h not in cache.data}
+    keyed = [_keyed(p, h, cfg, w) for (p, h), w in zip(sources, windows or [None] * len(sources))]
+    todo = {k: (path, c) for k, path, c in keyed if k not in cache.data}
     if todo:
         jobs = jobs or (os.cpu_count() or 1)
         failures: list[str] = []
         with tqdm(total=len(todo), desc="audio features", unit="clip", file=sys.stderr, disable=not progress) as bar:
             if jobs == 1:
-                results = (_extract_job(p, cfg) for p in todo)
-                for path, vec, err in results:
-                    _store(cache, todo, path, vec, err, failures)
+                for key, path, vec, err in (_extract_job(k, p, c) for k, (p, c) in todo.items()):
+                    _store(cache, key, path, vec, err, failures)
                     bar.update()
             else:
                 with ProcessPoolExecutor(max_workers=jobs) as pool:
-                    futures = [pool.submit(_extract_job, p, cfg) for p in todo]
+                    futures = [pool.submit(_extract_job, k, p, c) for k, (p, c) in todo.items()]
                     for fut in as_completed(futures):
-                        _store(cache, todo, *fut.result(), failures)
+                        _store(cache, *fut.result(), failures)
                         bar.update()
         cache.save()
         if failures:
             raise UserError(f"{len(failures)} source audio file(s) could not be read, e.g. {failures[0]}; "
                             "fix them or re-prepare the workspace")
-    return np.stack([cache.data[h] for _, h in sources])
+    return np.stack([cache.data[k] for k, _, _ in keyed])
 
 
-def _store(cache: FeatureCache, todo: dict[str, str], path: str, vec: np.ndarray | None, err: str | None,
+def _store(cache: FeatureCache, key: str, path: str, vec: np.ndarray | None, err: str | None,
            failures: list[str]) -> None:
     if vec is None:
         failures.append(f"{path} ({err})")
     else:
-        cache.data[todo[path]] = vec
+        cache.data[key] = vec

@@ -24,9 +24,11 @@ def _estimator(name: str, seed: int, trees: int) -> tuple[Any, dict[str, list]]:
 
 
 def fit_model(name: str, X: np.ndarray, y: np.ndarray, *, seed: int = 0, folds: int = 5, trees: int = 300,
-              jobs: int = 1) -> tuple[Any, dict[str, Any]]:
-    """StandardScaler + classifier, hyper-parameters by stratified k-fold CV (macro-F1); refit on all of X."""
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
+              jobs: int = 1, groups: np.ndarray | None = None) -> tuple[Any, dict[str, Any]]:
+    """StandardScaler + classifier, hyper-parameters by stratified k-fold CV (macro-F1); refit on all of X.
+
+    ``groups`` (the clip of each segment row): the folds keep a clip's segments together (StratifiedGroupKFold)."""
+    from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
@@ -35,10 +37,10 @@ def fit_model(name: str, X: np.ndarray, y: np.ndarray, *, seed: int = 0, folds: 
     if name == "knn":
         limit = int(len(y) * (folds - 1) / folds)
         grid = {**grid, "clf__n_neighbors": [k for k in grid["clf__n_neighbors"] if k <= limit] or [1]}
-    cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    cv = (StratifiedKFold if groups is None else StratifiedGroupKFold)(n_splits=folds, shuffle=True, random_state=seed)
     search = GridSearchCV(Pipeline([("scale", StandardScaler()), ("clf", clf)]), grid, scoring="f1_macro", cv=cv,
                           n_jobs=jobs, refit=True)
-    search.fit(X, y)
+    search.fit(X, y, groups=groups)
     params = {k.removeprefix("clf__"): v for k, v in search.best_params_.items()}
     return search.best_estimator_, {"best_params": params, "cv_macro_f1": float(search.best_score_),
                                     "cv_macro_f1_sd": float(search.cv_results_["std_test_score"][search.best_index_]),

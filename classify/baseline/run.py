@@ -17,10 +17,10 @@ from augment.provenance import code_version, now_iso, write_run_record
 from augment.workspace import SplitRow, Workspace
 from classify.baseline.features import FeatureConfig, feature_names, features_for
 from classify.baseline.models import MODELS, cv_folds, fit_model
-from classify.metrics import classification_metrics, report_text
+from classify.clip_scores import baseline_scores, image_windows, is_segmented, per_clip_labels
+from classify.metrics import report_text
 from classify.plots import plot_confusion
 from classify.results import append_summary, next_run_number, run_id, summary_row
-from classify.stats import bootstrap_ci
 
 
 def parse_models(text: str) -> list[str]:
@@ -73,20 +73,22 @@ def run_baseline(ws: Workspace, *, models: list[str], audio_dir: str | None = No
     mel = ws.config.get("mel") or {}
     cfg = FeatureConfig(sr=sr, offset=float(mel.get("offset", 0.0)), duration=float(mel.get("duration", 10.0)))
     X = features_for([(p, r.source_sha256) for r, p in files], cfg, ws.root / "cache" / "baseline",
-                     jobs=jobs, progress=progress)
+                     jobs=jobs, progress=progress, windows=image_windows(ws, [r.image for r, _ in files]))
     classes = ws.classes
     y = np.array([classes.index(r.cls) for r, _ in files])
     is_test = np.array([r.split == "test" for r, _ in files])
     fit_X, fit_y = X[~is_test], y[~is_test]          # train + val: the hyper-parameters come from CV on it
-    folds = cv_folds(fit_y, folds)
+    clips = np.array([r.source for r, _ in files])
+    groups = clips[~is_test] if is_segmented(list(clips)) else None  # CV folds keep a clip's segments together
+    folds = cv_folds(fit_y if groups is None else per_clip_labels(fit_y, list(groups)), folds)
     results: dict[str, Any] = {}
     preds: dict[str, np.ndarray] = {}
     for name in models:
         tm = time.time()
-        model, info = fit_model(name, fit_X, fit_y, seed=seed, folds=folds, trees=trees, jobs=jobs or -1)
+        model, info = fit_model(name, fit_X, fit_y, seed=seed, folds=folds, trees=trees, jobs=jobs or -1,
+                                groups=groups)
         preds[name] = model.predict(X[is_test])
-        test = classification_metrics(y[is_test], preds[name], classes)
-        test["macro_f1_ci95"] = list(bootstrap_ci(y[is_test], preds[name], len(classes)))
+        test = baseline_scores(model, X[is_test], preds[name], y[is_test], list(clips[is_test]), classes)
         results[name] = {**info, "test": test, "seconds": time.time() - tm}
         click.echo(f"{name}: test macro-F1 {results[name]['test']['macro_f1']:.3f} "
                    f"(CV macro-F1 {info['cv_macro_f1']:.3f}, {info['best_params']})")

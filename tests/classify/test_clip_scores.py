@@ -89,7 +89,7 @@ def test_eval_on_segments_reports_per_clip_and_per_segment(segmented_ws):
                                    "--arch", "small_cnn", "--epochs", "3", "--input-size", "32", "--lr", "0.05",
                                    "--quiet"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
-    run = next(p for p in (segmented_ws / "results").iterdir() if p.name[:5].isdigit())
+    run = next(p for p in (segmented_ws / "results").iterdir() if p.name[:5].isdigit() and "small_cnn" in p.name)
     m = json.loads((run / "metrics.json").read_text())
     assert (m["n_train"], m["n_val"], m["n_test"]) == (18, 6, 12)           # images: 3 per clip
     with open(run / "predictions.csv") as f:
@@ -116,3 +116,54 @@ def test_eval_on_segments_reports_per_clip_and_per_segment(segmented_ws):
     history = [h["val_macro_f1"] for h in m["history"]]
     assert m["best_epoch"] == 1 + int(np.argmax(history))
     assert m["val"]["macro_f1"] == pytest.approx(history[m["best_epoch"] - 1])
+
+
+def _clips_of(ws: Path) -> dict[str, str]:
+    with open(ws / "splits.csv") as f:
+        return {r["image"]: r["source"] for r in csv.DictReader(f)}
+
+
+def test_baseline_on_segments_describes_each_window_and_scores_clips(segmented_ws, monkeypatch):
+    import classify.baseline.run as baseline_run
+    from classify.baseline.features import FeatureConfig, extract
+    from classify.cli import cli
+
+    fit, seen = baseline_run.fit_model, []
+
+    def recording_fit(*args, **kwargs):
+        seen.append(kwargs.get("groups"))
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(baseline_run, "fit_model", recording_fit)
+    res = CliRunner().invoke(cli, ["baseline", "--workspace", str(segmented_ws), "--models", "svm_linear,knn",
+                                   "--folds", "2", "--jobs", "1", "--sr", "8000", "--quiet"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    source = _clips_of(segmented_ws)
+    train_val = sorted(s for i, s in source.items() if not i.startswith("data/test/"))
+    assert all(sorted(g.tolist()) == train_val for g in seen)              # CV folds grouped by clip
+    run = next(p for p in (segmented_ws / "results").iterdir() if "baseline" in p.name)
+    m = json.loads((run / "metrics.json").read_text())
+    with np.load(next((segmented_ws / "cache" / "baseline").glob("features-*.npz"))) as z:
+        cached = {k: z[k] for k in z.files}
+    windows = json.loads((segmented_ws / "augment.json").read_text())["segments"]["windows"]
+    assert len(cached) == len(windows) == 36                               # one feature vector per window
+    audio = Path(json.loads((segmented_ws / "augment.json").read_text())["dataset"]["options"]["audio_dir"])
+    with open(segmented_ws / "splits.csv") as f:
+        row = next(r for r in csv.DictReader(f) if r["split"] == "test" and ".seg01" in r["image"])
+    assert windows[row["image"]] == [1.0, 2.0]                               # seconds 1-2 of its clip
+    np.testing.assert_allclose(cached[f"{row['source_sha256']}@1.0-2.0"],
+                               extract(audio / row["source"], FeatureConfig(sr=8000, offset=1.0, duration=1.0)))
+    with open(run / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    by_clip: dict[str, list] = defaultdict(list)
+    for r in rows:
+        by_clip[r["source"]].append(r)
+    assert len(by_clip) == 4 and m["models"]["svm_linear"]["test"]["n_clips"] == 4
+    true = [v[0]["true"] for v in by_clip.values()]
+    vote = [max("ab", key=[r["svm_linear"] for r in v].count) for v in by_clip.values()]   # 3 votes: no tie
+    svm = m["models"]["svm_linear"]["test"]
+    assert svm["macro_f1"] == pytest.approx(f1_score(true, vote, average="macro"))
+    for name in ("svm_linear", "knn"):
+        seg = m["models"][name]["test"]["per_segment"]
+        assert seg["n"] == 12 and seg["macro_f1"] == pytest.approx(
+            f1_score([r["true"] for r in rows], [r[name] for r in rows], average="macro"))
