@@ -62,7 +62,7 @@ def preflight(opts: EvalOptions) -> None:
                             f"{ARCHS[arch].min_input} (its default is {ARCHS[arch].input_size})")
         pretrained = effective_pretrained(arch, opts.pretrained)
         check_pretrained(arch, pretrained)
-        if pretrained == "none" and "freeze" in opts.modes:
+        if pretrained == "none" and "freeze" in opts.modes and not opts.init:
             warnings.warn(f"{arch} --mode freeze without pretrained weights trains only the head on random features",
                           stacklevel=2)
 

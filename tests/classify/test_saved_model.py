@@ -102,9 +102,10 @@ def test_init_other_classes_gets_a_new_head(source, tmp_path, monkeypatch):
     target = make_image_workspace(tmp_path / "ws", classes=("x", "y"), resolution=16, counts=COUNTS, seed=5)
     loaded: list = []
     _capture(monkeypatch, init_from, "apply_init", loaded)
-    res = _eval(target.root, "--epochs", "1", "--init", str(run))
+    res = _eval(target.root, "--epochs", "1", "--mode", "freeze", "--init", str(run))
     assert res.exit_code == 0, res.output
     assert "a new head for classes x, y" in res.output
+    assert "random features" not in res.output          # the frozen backbone is the trained one
     head = ("classifier.1.weight", "classifier.1.bias")
     assert all(torch.equal(loaded[0][k], v) for k, v in state.items() if k not in head)
     assert loaded[0]["classifier.1.weight"].shape == (2, 128)
