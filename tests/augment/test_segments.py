@@ -141,15 +141,20 @@ def test_segmented_workspace_is_another_dataset(seg_ws, tmp_path):
     assert r.exit_code == 2 and "already holds a different dataset" in r.output
 
 
-def test_csv_start_end(tmp_path):
+def _csv_workspace(tmp_path: Path, clip: int, start: str, end: str, *options: str) -> tuple[Path, Workspace]:
+    """(audio folder, workspace) of a csv manifest whose rows of clip number ``clip`` give ``start,end``."""
     audio = _audio(tmp_path / "audio")
-    rows = ["path,label,start,end"] + [f"{c}/{c}{k}.wav,{c},{'0.5' if k == 1 else ''},{'2.0' if k == 1 else ''}"
+    rows = ["path,label,start,end"] + [f"{c}/{c}{k}.wav,{c},{start if k == clip else ''},{end if k == clip else ''}"
                                        for c in "ab" for k in range(5)]
     (audio / "list.csv").write_text("\n".join(rows) + "\n")
-    r = _prepare("--dataset", "csv", "--manifest", audio / "list.csv", "--duration", "1", "--segments", "2",
+    r = _prepare("--dataset", "csv", "--manifest", audio / "list.csv", "--duration", "1", *options,
                  "--test-size", "1", "--resolution", RES, "-j", "1", "-w", tmp_path / "ws")
     assert r.exit_code == 0, r.output
-    ws = Workspace.load(tmp_path / "ws")
+    return audio, Workspace.load(tmp_path / "ws")
+
+
+def test_csv_start_end(tmp_path):
+    audio, ws = _csv_workspace(tmp_path, 1, "0.5", "2.0", "--segments", "2")
     windows = ws.config["segments"]["windows"]
     got = {r.image: (r.source, r.image_sha256) for r in ws.rows()}
     a1 = sorted(i for i, (s, _) in got.items() if s == "a/a1.wav")
@@ -186,14 +191,7 @@ def test_segments_record_is_validated(seg_ws, tmp_path):
 
 
 def test_csv_start_end_without_segments(tmp_path):
-    audio = _audio(tmp_path / "audio")
-    rows = ["path,label,start,end"] + [f"{c}/{c}{k}.wav,{c},{'1.5' if k == 2 else ''},{'2.2' if k == 2 else ''}"
-                                       for c in "ab" for k in range(5)]
-    (audio / "list.csv").write_text("\n".join(rows) + "\n")
-    r = _prepare("--dataset", "csv", "--manifest", audio / "list.csv", "--duration", "1", "--test-size", "1",
-                 "--resolution", RES, "-j", "1", "-w", tmp_path / "ws")
-    assert r.exit_code == 0, r.output
-    ws = Workspace.load(tmp_path / "ws")
+    audio, ws = _csv_workspace(tmp_path, 2, "1.5", "2.2")
     assert len(ws.rows()) == 10                                              # one image per clip
     row = next(r for r in ws.rows() if r.source == "a/a2.wav")
     windows = ws.config["segments"]["windows"]
