@@ -37,7 +37,8 @@ RESULT_ARGS = ("extra_images", "defaults", "batch", "batch_gpu", "gamma", "mirro
 TO_OPTION = {"kimg": "total_kimg", "batch": "batch", "batch_gpu": "batch_gpu", "gamma": "gamma", "mirror": "mirror",
              "aug": "aug", "augpipe": "augpipe", "target": "ada_target", "p": "augment_p", "snap": "snap",
              "tick_kimg": "kimg_per_tick", "metrics": "metrics", "seed": "seed", "keep": "keep",
-             "precision": "precision", "channels_last": "channels_last"}
+             "precision": "precision", "channels_last": "channels_last", "compile": "compile",
+             "cuda_graphs": "cuda_graphs"}
 OPTION_NAMES = {"cls": "--class", "from_": "--from", "extra_images": "--extra-images", "batch_gpu": "--batch-gpu",
                 "tick_kimg": "--tick-kimg"}
 _OPTION_FLAGS = {**{opt: arg for arg, opt in TO_OPTION.items()}, "freeze_layers": "freezed", "image_snap": "snap"}
@@ -79,6 +80,8 @@ class TrainArgs:
     keep: int | None = None
     precision: str | None = None
     channels_last: bool | None = None
+    compile: bool | None = None
+    cuda_graphs: bool | None = None
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainArgs":
@@ -123,6 +126,18 @@ def check_combinations(a: TrainArgs) -> None:
         raise UserError("--aug fixed needs --p (the constant augmentation probability)")
     if a.aug != "ada" and a.target is not None:
         raise UserError(f"--target only applies to --aug ada (got --aug {a.aug})")
+
+
+def check_device_args(a: TrainArgs, device: str) -> None:
+    """Knobs the resolved device cannot use (new runs and resumes: a resume may change --device)."""
+    import torch
+
+    from stylegan_ada.training.compiled import CompileError, check_supported
+
+    try:
+        check_supported(bool(a.compile), bool(a.cuda_graphs), torch.device(device))
+    except CompileError as exc:
+        raise UserError(str(exc)) from None
 
 
 def apply_defaults(a: TrainArgs, device: str, resolution: int) -> list[str]:

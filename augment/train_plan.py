@@ -56,6 +56,7 @@ def resolve_options(ws: Workspace, args: tc.TrainArgs) -> tuple[str, int, list[s
     """
     tc.check_user_args(args)
     device = user_device(args.device, gpus=args.gpus)
+    tc.check_device_args(args, device)
     res = tc.training_resolution(ws.resolution, args)
     notes = tc.apply_defaults(args, device, res)
     tc.check_combinations(args)
@@ -140,6 +141,7 @@ def plan_resume(ws: Workspace, raw: tc.TrainArgs, given: dict[str, Any], force: 
     tc.check_user_args(args)
     tc.check_combinations(args)
     device = user_device(args.device, gpus=args.gpus)
+    tc.check_device_args(args, device)
     res = tc.training_resolution(ws.resolution, args)
     opts = tc.build_options(args, res, c_dim=len(ws.classes) if args.cond else 0)
     paths, labels, names = ti.training_images(ws, args)

@@ -87,6 +87,11 @@ def _args_from_click(ctx: click.Context, values: dict[str, Any]) -> tuple[Any, d
               help="Arithmetic on GPU (CPU: fp32, or bf16 autocast)  [default: fp16-top, the reference's]")
 @click.option("--channels-last/--no-channels-last", default=None,
               help="Channels-last activations in the fp16 blocks (GPU)  [default: off]")
+@click.option("--compile/--no-compile", default=None,
+              help="torch.compile the G and D passes of the main phases (CPU and GPU; the first minibatches "
+                   "compile for minutes)  [default: off]")
+@click.option("--cuda-graphs/--no-cuda-graphs", default=None,
+              help="Capture the compiled passes as CUDA graphs (GPU only; implies --compile)  [default: off]")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars")
 def train(**values: Any) -> None:
     """Train the GAN of one class (StyleGAN2-ADA) on its train+val images; safe to kill and --resume.

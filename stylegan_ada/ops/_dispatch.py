@@ -30,12 +30,13 @@ def requested_impl(impl: str) -> str:
 def use_cuda(op: str, x: torch.Tensor, impl: str) -> bool:
     """Whether the call of `op` on `x` takes the CUDA path.
 
-    'ref' -> False; 'auto' -> True when `x` is on a CUDA device and the extension is available;
+    'ref' -> False; 'auto' -> True when `x` is on a CUDA device and the extension is available (False while
+    torch.compile traces: inductor generates fused kernels from the reference ops);
     'cuda' -> True, or RuntimeError saying why it cannot be used.
     """
     impl = requested_impl(impl)
-    if impl == "ref":
-        return False
+    if impl == "ref" or (impl == "auto" and torch.compiler.is_compiling()):
+        return False  # under torch.compile the reference ops trace into the graph; the extension would break it
     if x.device.type != "cuda":
         if impl == "cuda":
             raise RuntimeError(f"{op}: impl='cuda' needs a tensor on a CUDA device, got {x.device}")

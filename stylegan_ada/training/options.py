@@ -134,6 +134,8 @@ class TrainingOptions:
     cudnn_benchmark: bool = True
     precision: str = "fp16-top"          # fp32 | tf32 | fp16-top | bf16 (stylegan_ada/training/precision.py)
     channels_last: bool = False           # channels-last activations in the fp16 blocks
+    compile: bool = False                 # torch.compile of the main phases' G and D (training/compiled.py)
+    cuda_graphs: bool = False             # ... with CUDA-graph capture (CUDA only; implies compile)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form facts for the snapshot (class, workspace, ...)
 
     def __post_init__(self) -> None:

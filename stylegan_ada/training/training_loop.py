@@ -23,6 +23,7 @@ import torch
 
 from stylegan_ada.loss import StyleGAN2Loss
 from stylegan_ada.training import precision, reporting
+from stylegan_ada.training.compiled import CompileError, check_supported, compiled_phases
 from stylegan_ada.training import run_dir as rd
 from stylegan_ada.training.faults import FaultPlan
 from stylegan_ada.training.stop import StopRequest
@@ -93,6 +94,11 @@ class Trainer:
                                   style_mixing_prob=options.style_mixing_prob, pl_weight=options.pl_weight,
                                   pl_batch_shrink=options.pl_batch_shrink, pl_decay=options.pl_decay,
                                   force_fp32=precision.force_fp32(options.precision, device), report=self._report)
+        try:
+            check_supported(options.compile, options.cuda_graphs, device)
+        except CompileError as exc:
+            raise TrainingError(str(exc)) from None
+        self.compiled = compiled_phases(self.loss, options.compile, options.cuda_graphs)  # None: all eager
         self.phases = build_phases(self.G, self.D, options)
         self.ema = EmaUpdater(self.G, self.G_ema)
         self.progress = Progress()
@@ -244,6 +250,7 @@ class Trainer:
             phase.opt.zero_grad(set_to_none=True)
             phase.module.requires_grad_(True)
             params = phase.params
+            loss = self.compiled.loss_for(phase.name) if self.compiled is not None else self.loss
             for r in range(self.rounds):
                 seed_round(o.seed, pr.batch_idx, phase_idx, ctx.rank * self.rounds + r)
                 gen_z = torch.randn([o.batch_gpu, self.G.z_dim], device=self.device)
@@ -254,9 +261,11 @@ class Trainer:
                 if earlier:
                     for p in params:
                         p.grad = None
+                if self.compiled is not None:
+                    self.compiled.begin_round(phase.name)
                 with precision.autocast(o.precision, self.device):
-                    self.loss.accumulate_gradients(phase.name, real_img[r], real_c[r], gen_z, gen_c,
-                                                   gain=phase.interval / self.rounds)
+                    loss.accumulate_gradients(phase.name, real_img[r], real_c[r], gen_z, gen_c,
+                                              gain=phase.interval / self.rounds)
                 if earlier:
                     for p, g in zip(params, earlier):
                         if g is not None:

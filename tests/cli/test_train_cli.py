@@ -109,6 +109,7 @@ BAD = [
     (["--class", "a", "--seed", str(2 ** 32)], "--seed must be between 0 and 4294967295"),
     (["--class", "a", "--gpus", "65"], "--gpus must be between 1 and 64"),
     (["--class", "a", "--concurrent", "2"], "--concurrent only applies to --classes"),
+    (["--class", "a", "--cuda-graphs"], "--cuda-graphs needs a CUDA device (got cpu)"),
     (["--classes", "a,zzz"], "unknown class 'zzz'"),
     (["--classes", "a,a"], "lists a class twice"),
     (["--classes", ","], "--classes must be all or a comma-separated list"),
