@@ -83,6 +83,11 @@ def parse_seeds(text: str) -> list[int]:
                    "mask ≤ 1 s; Park et al. 2019).")
 @click.option("--mixup", default=0.0, type=click.FloatRange(min=0),
               help="Training augmentation: mixup with λ ~ Beta(ALPHA, ALPHA) per batch (0: off; 0.2 is common).")
+@click.option("--task", type=click.Choice(["classification", "regression"]), default=None,
+              help="regression: a one-output linear head predicts a continuous target (`augment prepare "
+                   "--continuous`), scored by MAE, RMSE, R², Spearman and Pearson.  [default: the workspace's]")
+@click.option("--loss", type=click.Choice(["mse", "l1"]), default=None,
+              help="--task regression: the training loss; the best epoch has the lowest val loss.  [default: mse]")
 @click.option("--device", default="auto", help="cpu, cuda, cuda:N or auto.")
 @click.option("--workers", default=0, type=click.IntRange(min=0), help="DataLoader worker processes.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -91,33 +96,37 @@ def eval_cmd(workspace: str | None, train: str, test: str, arch: str, mode: str,
              synthetic_per_class: int, epochs: int, batch_size: int, lr: float | None, lr_pick: str | None,
              freeze_bn: str | None, defaults: str, lr_range_steps: int, input_size: int | None, time_shift: float,
              spec_masks: int, aug_preset: str, mixup: float, device: str, workers: int, quiet: bool,
-             lr_range_end: float = 1.0, init: str | None = None) -> None:
+             lr_range_end: float = 1.0, init: str | None = None, task: str | None = None,
+             loss: str | None = None) -> None:
     """Train classifiers on real and/or synthetic images and score them on the real test split."""
     from augment.workspace import Workspace
     from classify.archs import parse_archs, parse_modes
     from classify.data import SpecAugment
     from classify.eval_defaults import resolve_defaults
     from classify.evaluate import EvalOptions, run_eval
+    from classify.regression import resolve_task
     from classify.trainer import TrainConfig
 
     archs = parse_archs(arch)
     modes = parse_modes(mode)
     seed_list = parse_seeds(seeds)
     ws = Workspace.load(workspace)
+    task, loss = resolve_task(ws, task, loss, train)
     chosen = resolve_defaults(defaults, lr_pick=lr_pick, freeze_bn=freeze_bn)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, lr_range_steps=lr_range_steps,
                       lr_range_end=lr_range_end,
-                      device=user_device(device), num_workers=workers, mixup=mixup, **chosen)
+                      device=user_device(device), num_workers=workers, mixup=mixup, loss=loss, **chosen)
     opts = EvalOptions(train=train, archs=archs, modes=modes, seeds=seed_list, pretrained=pretrained,
                        synthetic_per_class=synthetic_per_class, input_size=input_size,
                        augment=SpecAugment(time_shift=time_shift, masks=spec_masks), aug_preset=aug_preset,
-                       train_config=cfg, init=init,
+                       train_config=cfg, init=init, task=task,
                        progress=not quiet and sys.stderr is not None)
     with user_warnings():
         runs = run_eval(ws, opts)
-    # nothing is picked by its test score: the line reports every run's test macro-F1 alike
-    f1s = [m["test"]["macro_f1"] for m in runs]
-    click.echo(f"{len(runs)} run(s) done; test macro-F1 {min(f1s):.3f}–{max(f1s):.3f} over the runs; "
+    # nothing is picked by its test score: the line reports every run's test score alike
+    key, name = ("mae", "MAE") if task == "regression" else ("macro_f1", "macro-F1")
+    scores = [m["test"][key] for m in runs]
+    click.echo(f"{len(runs)} run(s) done; test {name} {min(scores):.3f}–{max(scores):.3f} over the runs; "
                f"summary: {ws.results_dir / 'summary.csv'}")
 
 
@@ -181,6 +190,10 @@ def baseline_cmd(workspace: str | None, models: str, audio_dir: str | None, sr: 
                                progress=not quiet)
     chosen = metrics["selected"]
     r = metrics["models"][chosen]
+    if metrics.get("task") == "regression":
+        click.echo(f"baseline done: selected {chosen} by CV R² on train+val ({r['cv_r2']:.3f}); its test MAE "
+                   f"{r['test']['mae']:.3f}; {ws.results_dir / metrics['run_id']}")
+        return
     click.echo(f"baseline done: selected {chosen} by CV macro-F1 on train+val ({r['cv_macro_f1']:.3f}); its test "
                f"macro-F1 {r['test']['macro_f1']:.3f}; {ws.results_dir / metrics['run_id']}")
 

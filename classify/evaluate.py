@@ -16,6 +16,7 @@ from augment.errors import UserError
 from augment.io_utils import atomic_dir, atomic_write_json, atomic_write_text, sha256_bytes
 from augment.provenance import code_version, now_iso, write_run_record
 from augment.workspace import Workspace
+from classify import regression as reg
 from classify.archs import ARCHS, BuiltModel, build_model, check_pretrained
 from classify.clip_scores import clip_f1_scorer, split_scores
 from classify.data import DataSplits, ImageDataset, ImageStore, Sample, SpecAugment, build_splits, check_images
@@ -41,6 +42,7 @@ class EvalOptions:
     train_config: TrainConfig = field(default_factory=TrainConfig)
     progress: bool = True
     init: str | None = None                # --init: a saved classifier to start from (classify/init_from.py)
+    task: str = "classification"           # or regression: a continuous target (classify/regression.py)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -94,6 +96,9 @@ def run_eval(ws: Workspace, opts: EvalOptions) -> list[dict[str, Any]]:
         click.echo(init_note(source, ws.classes, ws))
     preflight(opts)
     splits = build_splits(ws, opts.train, opts.synthetic_per_class)
+    regression = opts.task == "regression"
+    if regression:
+        splits = reg.with_targets(ws, splits)
     check_images(splits.train + splits.val + splits.test, ws.resolution)
     stores: dict[int, ImageStore] = {}
     features: dict[tuple, Any] = {}
@@ -108,11 +113,12 @@ def run_eval(ws: Workspace, opts: EvalOptions) -> list[dict[str, Any]]:
                 first = first if first is not None else metrics["run_id"][:5]
                 all_metrics.append(metrics)
                 t = metrics["test"]
-                click.echo(f"{metrics['run_id']}: test macro-F1 {t['macro_f1']:.3f}, accuracy {t['accuracy']:.3f} "
+                click.echo(reg.run_line(metrics) if regression else
+                           f"{metrics['run_id']}: test macro-F1 {t['macro_f1']:.3f}, accuracy {t['accuracy']:.3f} "
                            f"(val macro-F1 {metrics['val']['macro_f1']:.3f}, best epoch {metrics['best_epoch']})")
     name = f"eval-{first}-{all_metrics[-1]['run_id'][:5]}"
-    paths = write_table(ws.results_dir, name, all_metrics,
-                        f"classify eval, arm {arm_name(opts)}, test real ({ws.dataset_name})")
+    paths = (reg.write_table if regression else write_table)(
+        ws.results_dir, name, all_metrics, f"classify eval, arm {arm_name(opts)}, test real ({ws.dataset_name})")
     click.echo(f"table: {paths['md']}")
     return all_metrics
 
@@ -140,6 +146,9 @@ def _one_run(ws: Workspace, opts: EvalOptions, splits: DataSplits, store: ImageS
         from classify.init_from import apply_init
 
         init = apply_init(built, source, splits.classes)
+    regression = opts.task == "regression"
+    if regression:      # a fresh one-output linear head (after --init: the backbone is kept)
+        reg.to_regressor(built)
     ds: dict[str, Any] = _datasets(opts, splits, store, arch, _clip_seconds(ws))
     trained = built
     cached = can_cache_features(mode, cfg.freeze_bn, ds["train"], cfg.mixup)
@@ -159,9 +168,10 @@ def _one_run(ws: Workspace, opts: EvalOptions, splits: DataSplits, store: ImageS
                  val_score=clip_f1_scorer(splits.clips.get("val", ())))
     scored = {}
     for split in ("val", "test"):
-        probs, labels, loss = predict(trained, make_loader(ds[split], cfg.batch_size, shuffle=False), cfg.device)
-        scored[split] = (probs, labels, split_scores(probs, labels, splits.clips.get(split, ()), splits.classes,
-                                                     loss))
+        probs, labels, loss = predict(trained, make_loader(ds[split], cfg.batch_size, shuffle=False), cfg.device,
+                                      cfg.loss)
+        scored[split] = reg.score_split(probs, labels, loss, splits.info) if regression else \
+            (probs, labels, split_scores(probs, labels, splits.clips.get(split, ()), splits.classes, loss))
     config = {**opts.to_dict(), "arch": arch, "mode": mode, "seed": seed, "pretrained": pretrained,
               "input_size": store.size, "cached_features": cached, "train_config": cfg.to_dict(),
               "workspace": str(ws.root), "init": init}
@@ -172,6 +182,7 @@ def _one_run(ws: Workspace, opts: EvalOptions, splits: DataSplits, store: ImageS
         "train": opts.train, "arm": arm_name(opts), "test_source": "real",
         "augmentation": describe(opts.aug_preset, _clip_seconds(ws), cfg.mixup), "arch": arch, "mode": mode, "pretrained": pretrained,
         "seed": seed, "freeze_bn": cfg.freeze_bn if mode == "freeze" else None, "classes": splits.classes,
+        "task": opts.task, "target": ws.target_name,
         "n_train": len(splits.train), "n_val": len(splits.val), "n_test": len(splits.test),
         "val": scored["val"][2], "test": scored["test"][2],
         "lr": result.lr, "lr_range": _lr_summary(result), "best_epoch": result.best_epoch,
@@ -179,7 +190,7 @@ def _one_run(ws: Workspace, opts: EvalOptions, splits: DataSplits, store: ImageS
         "seconds": time.time() - t0, "config": config, "data": splits.info,
     }
     _write_run(ws, metrics, built, result, scored, splits, source)
-    append_summary(ws.results_dir, [summary_row(metrics)])
+    append_summary(ws.results_dir, [reg.summary_row(metrics) if regression else summary_row(metrics)])
     return metrics
 
 
@@ -217,15 +228,18 @@ def _write_run(ws: Workspace, metrics: dict[str, Any], built: BuiltModel, result
             f"seed {metrics['seed']}"
     with atomic_dir(ws.results_dir / rid) as d:
         atomic_write_json(d / "metrics.json", metrics)
+        write_run_record(d / "run.json", metrics["config"], seeds={"seed": metrics["seed"]},
+                         data_hashes={**splits.info, "train_files": _file_list_digest(ws, splits.train),
+                                      "val_files": _file_list_digest(ws, splits.val)})
+        if metrics["task"] == "regression":     # scores, scatter plot, loss curves (no saved classifier)
+            reg.write_run_files(d, ws.root, metrics, scored, splits, title)
+            return ws.results_dir / rid
         atomic_write_text(d / "report.txt", report_text(metrics["val"], f"{rid} - validation (best epoch)") + "\n"
                           + report_text(metrics["test"], f"{rid} - real test split"))
         atomic_write_text(d / "predictions.csv", _predictions_csv(ws, scored, splits))
         plot_confusion(metrics["test"]["confusion"], splits.classes, d / "confusion_matrix.png",
                        f"{title}: test macro-F1 {metrics['test']['macro_f1']:.3f}")
         plot_learning_curves(result.history, result.lr_range, result.best_epoch, d / "learning_curves.png", title)
-        write_run_record(d / "run.json", metrics["config"], seeds={"seed": metrics["seed"]},
-                         data_hashes={**splits.info, "train_files": _file_list_digest(ws, splits.train),
-                                      "val_files": _file_list_digest(ws, splits.val)})
         _save_model(d, ws, metrics, built, splits, source)
     return ws.results_dir / rid
 

@@ -34,6 +34,7 @@ class TrainConfig:
     mixup: float = 0.0                  # mixup Beta(α, α) parameter; 0: off
     lr_pick: str = "min10"              # classify.lr_range.PICK_RULES
     freeze_bn: str = "eval"             # freeze mode: frozen part in eval mode, or "train" (BN stats, dropout on)
+    loss: str = "cross_entropy"         # or mse / l1: a one-output regression head, best epoch by lowest val loss
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,20 +71,28 @@ def make_loader(dataset: Any, batch_size: int, *, shuffle: bool, seed: int = 0, 
                       drop_last=False)
 
 
-def classification_loss(built: BuiltModel, outputs: Any, y: Any) -> Any:
+def output_loss(logits: Any, y: Any, kind: str = "cross_entropy", reduction: str = "mean") -> Any:
+    """Cross-entropy of class logits, or MSE / L1 of a one-output regression head against float targets."""
     import torch.nn.functional as F
 
+    if kind == "cross_entropy":
+        return F.cross_entropy(logits, y, reduction=reduction)
+    return (F.mse_loss if kind == "mse" else F.l1_loss)(logits.float().reshape(-1), y.float(), reduction=reduction)
+
+
+def classification_loss(built: BuiltModel, outputs: Any, y: Any, kind: str = "cross_entropy") -> Any:
     logits, aux = output_logits(outputs)
-    loss = F.cross_entropy(logits, y)
+    loss = output_loss(logits, y, kind)
     if aux is not None:
-        loss = loss + AUX_LOSS_WEIGHT * F.cross_entropy(aux, y)
+        loss = loss + AUX_LOSS_WEIGHT * output_loss(aux, y, kind)
     return loss
 
 
-def predict(built: BuiltModel, loader: Any, device: str) -> tuple[np.ndarray, np.ndarray, float]:
-    """(softmax probabilities [N, C], true labels [N], mean loss) in eval mode."""
+def predict(built: BuiltModel, loader: Any, device: str, loss: str = "cross_entropy"
+            ) -> tuple[np.ndarray, np.ndarray, float]:
+    """(softmax probabilities [N, C] — or a regression head's outputs [N, 1] —, true labels [N], mean loss) in eval
+    mode."""
     import torch
-    import torch.nn.functional as F
 
     set_train_mode(built, False)
     probs, labels, total, n = [], [], 0.0, 0
@@ -91,9 +100,10 @@ def predict(built: BuiltModel, loader: Any, device: str) -> tuple[np.ndarray, np
         for x, y in loader:
             x, y = x.to(device), y.to(device)
             logits, _ = output_logits(built.model(x))
-            total += float(F.cross_entropy(logits, y, reduction="sum"))
+            total += float(output_loss(logits, y, loss, reduction="sum"))
             n += len(y)
-            probs.append(torch.softmax(logits.float(), 1).cpu().numpy())
+            out = torch.softmax(logits.float(), 1) if loss == "cross_entropy" else logits.float()
+            probs.append(out.cpu().numpy())
             labels.append(y.cpu().numpy())
     return np.concatenate(probs), np.concatenate(labels), total / max(1, n)
 
@@ -116,7 +126,8 @@ def _make_optimizer(built: BuiltModel, cfg: TrainConfig, lr: float) -> Any:
 
 def fit(built: BuiltModel, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, desc: str = "train",
         progress: bool = True, val_score: Any = None) -> FitResult:
-    """Train ``built.model`` in place; on return it holds the weights of the best epoch (val macro-F1)."""
+    """Train ``built.model`` in place; on return it holds the weights of the best epoch (val macro-F1; for a
+    regression loss the lowest val loss)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -128,14 +139,15 @@ def fit(built: BuiltModel, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, desc
     val_loader = make_loader(val_ds, cfg.batch_size, shuffle=False, num_workers=cfg.num_workers)
 
     mix_rng = np.random.default_rng([cfg.seed, 1])    # mixup's own seeded stream: same λ and pairs per seed
+    regression = cfg.loss != "cross_entropy"
 
     def batch_loss(x: Any, y: Any) -> tuple[Any, Any]:
         if cfg.mixup <= 0:
             outputs = model(x)
-            return outputs, classification_loss(built, outputs, y)
+            return outputs, classification_loss(built, outputs, y, cfg.loss)
         x, y_b, lam = mixup_batch(x, y, cfg.mixup, mix_rng)
         outputs = model(x)
-        return outputs, mixed_loss(lambda o, t: classification_loss(built, o, t), outputs, y, y_b, lam)
+        return outputs, mixed_loss(lambda o, t: classification_loss(built, o, t, cfg.loss), outputs, y, y_b, lam)
 
     def step_loss(batch: Any) -> Any:
         x, y = batch
@@ -155,7 +167,7 @@ def fit(built: BuiltModel, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, desc
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", patience=cfg.plateau_patience,
                                                            factor=cfg.plateau_factor)
     history: list[dict[str, float]] = []
-    best_f1, best_epoch, best_state = -1.0, 0, None
+    best_f1, best_epoch, best_state = -np.inf, 0, None    # regression scores -val_loss: any value beats -inf
     for epoch in range(1, cfg.epochs + 1):
         te = time.time()
         cur_lr = optimizer.param_groups[0]["lr"]
@@ -170,24 +182,29 @@ def fit(built: BuiltModel, train_ds: Any, val_ds: Any, cfg: TrainConfig, *, desc
             loss.backward()
             optimizer.step()
             total += float(loss.detach()) * len(y)
-            correct += int((output_logits(outputs)[0].argmax(1) == y).sum())
+            correct += int((output_logits(outputs)[0].argmax(1) == y).sum()) if not regression else 0
             n += len(y)
             bar.set_postfix(loss=f"{total / n:.3f}")
-        probs, labels, val_loss = predict(built, val_loader, device)
-        # val_score(probs, labels): e.g. the per-clip macro-F1 of a segmented workspace (classify.clip_scores)
-        val_f1 = macro_f1(labels, probs.argmax(1), probs.shape[1]) if val_score is None else val_score(probs, labels)
+        probs, labels, val_loss = predict(built, val_loader, device, cfg.loss)
         scheduler.step(val_loss)
-        history.append({"epoch": epoch, "lr": cur_lr, "train_loss": total / max(1, n),
-                        "train_accuracy": correct / max(1, n), "val_loss": val_loss, "val_macro_f1": val_f1,
-                        "val_accuracy": float((probs.argmax(1) == labels).mean()), "seconds": time.time() - te})
+        if regression:      # the best epoch has the lowest val loss
+            val_f1, scores = -val_loss, {}
+        else:
+            # val_score(probs, labels): e.g. the per-clip macro-F1 of a segmented workspace (classify.clip_scores)
+            val_f1 = macro_f1(labels, probs.argmax(1), probs.shape[1]) if val_score is None else \
+                val_score(probs, labels)
+            scores = {"train_accuracy": correct / max(1, n), "val_macro_f1": val_f1,
+                      "val_accuracy": float((probs.argmax(1) == labels).mean())}
+        history.append({"epoch": epoch, "lr": cur_lr, "train_loss": total / max(1, n), "val_loss": val_loss,
+                        **scores, "seconds": time.time() - te})
         if val_f1 > best_f1:
             best_f1, best_epoch = val_f1, epoch
             best_state = copy.deepcopy(model.state_dict())
         if progress:
             h = history[-1]
+            score = "" if regression else f", val macro-F1 {val_f1:.3f}"
             tqdm.write(f"{desc} epoch {epoch}/{cfg.epochs}: train loss {h['train_loss']:.3f}, val loss "
-                       f"{val_loss:.3f}, val macro-F1 {val_f1:.3f}, lr {cur_lr:.2g} ({h['seconds']:.1f} s)",
-                       file=sys.stderr)
+                       f"{val_loss:.3f}{score}, lr {cur_lr:.2g} ({h['seconds']:.1f} s)", file=sys.stderr)
     if best_state is not None:
         model.load_state_dict(best_state)
     return FitResult(history, best_epoch, lr, lr_info, time.time() - t0)

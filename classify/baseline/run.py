@@ -74,6 +74,11 @@ def run_baseline(ws: Workspace, *, models: list[str], audio_dir: str | None = No
     cfg = FeatureConfig(sr=sr, offset=float(mel.get("offset", 0.0)), duration=float(mel.get("duration", 10.0)))
     X = features_for([(p, r.source_sha256) for r, p in files], cfg, ws.root / "cache" / "baseline",
                      jobs=jobs, progress=progress, windows=image_windows(ws, [r.image for r, _ in files]))
+    if ws.task == "regression":     # a continuous target: regressors, chosen by CV R² on train+val
+        from classify.baseline.regressors import run_regressors
+
+        return run_regressors(ws, files, X, models=models, seed=seed, trees=trees, folds=folds, jobs=jobs,
+                              settings={"features": asdict(cfg), "audio_dir": str(root)}, t0=t0)
     classes = ws.classes
     y = np.array([classes.index(r.cls) for r, _ in files])
     is_test = np.array([r.split == "test" for r, _ in files])
