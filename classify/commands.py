@@ -137,7 +137,9 @@ def eval_cmd(workspace: str | None, train: str, test: str, arch: str, mode: str,
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of CSV lines.")
 @click.option("--device", default="auto", help="cpu, cuda, cuda:N or auto.")
 @click.option("--batch-size", default=16, type=click.IntRange(min=1))
-def predict_cmd(files: tuple[str, ...], model: str, as_json: bool, device: str, batch_size: int) -> None:
+@click.option("--quiet", is_flag=True, help="No progress bar and no summary line on stderr.")
+def predict_cmd(files: tuple[str, ...], model: str, as_json: bool, device: str, batch_size: int,
+                quiet: bool) -> None:
     """Class probabilities of images or audio files (audio rendered with the mel settings saved with the model)."""
     from pathlib import Path
 
@@ -149,8 +151,12 @@ def predict_cmd(files: tuple[str, ...], model: str, as_json: bool, device: str, 
     built = build_saved(saved, dev)
     paths = [Path(f) for f in files]
     with user_warnings():
-        probs = predict_files(paths, saved, built, device=dev, batch_size=batch_size)
+        probs = predict_files(paths, saved, built, device=dev, batch_size=batch_size,
+                              progress=not quiet and sys.stderr is not None)
     click.echo((format_json if as_json else format_csv)(paths, probs, saved.classes), nl=as_json)
+    if not quiet:
+        click.echo(f"{len(paths)} file(s) scored by {saved.arch} {saved.config_path.parent} "
+                   f"(classes {', '.join(saved.classes)})", err=True)
 
 
 @click.command("archs")

@@ -28,8 +28,6 @@ def _audio_pngs(path: Path, saved: SavedModel) -> list[bytes]:
     from augment.segments import load_window
 
     ws = saved.workspace
-    if ws["kind"] != "audio" or not ws.get("mel"):
-        raise UserError(f"{path} is audio, but the model was trained on an images workspace; give image files")
     mapping = ws["image"].get("mapping") or {}
     if mapping.get("kind", MAPPING_KIND) != MAPPING_KIND:
         raise UserError(f"the model's image mapping {str(mapping.get('kind'))[:40]!r} is not one this version "
@@ -94,30 +92,49 @@ def _image_png(path: Path, saved: SavedModel) -> bytes:
 def render(path: Path, saved: SavedModel) -> list[bytes]:
     """PNG bytes of the pictures ``saved`` would have been trained on for ``path``: one for an image, one per
     segment for audio (one when the workspace was not segmented)."""
+    return _audio_pngs(path, saved) if check_input(path, saved) else [_image_png(path, saved)]
+
+
+def check_input(path: Path, saved: SavedModel) -> bool:
+    """Whether ``path`` is audio (else an image); UserError for a missing file or audio for an images model."""
     from augment.audio.decode import AUDIO_EXTENSIONS
 
     if not path.is_file():
         raise UserError(f"{path}: no such file")
-    return _audio_pngs(path, saved) if path.suffix.lower() in AUDIO_EXTENSIONS else [_image_png(path, saved)]
+    audio = path.suffix.lower() in AUDIO_EXTENSIONS
+    if audio and (saved.workspace["kind"] != "audio" or not saved.workspace.get("mel")):
+        raise UserError(f"{path} is audio, but the model was trained on an images workspace; give image files")
+    return audio
 
 
 def predict_files(paths: Sequence[Path], saved: SavedModel, built: Any, *, device: str = "cpu",
-                  batch_size: int = 16) -> list[list[float]]:
+                  batch_size: int = 16, progress: bool = False) -> list[list[float]]:
     """Softmax probabilities (one list per file, in ``saved.classes`` order); for a clip cut into segments the
     mean over its segments, as `classify eval` scores a clip."""
+    import sys
+
+    from tqdm.auto import tqdm
+
     from classify.data import ImageDataset, ImageStore
     from classify.trainer import make_loader, predict
 
+    for p in paths:                     # the usual mistakes before any work
+        check_input(Path(p), saved)
     norm = saved.config["normalisation"]
     out: list[list[float]] = []
-    for start in range(0, len(paths), CHUNK):
-        pictures = [render(Path(p), saved) for p in paths[start:start + CHUNK]]
-        # file-like keys: ImageStore decodes exactly as it decodes a workspace image
-        samples = [(io.BytesIO(png), 0) for pngs in pictures for png in pngs]
-        ds = ImageDataset(samples, ImageStore(saved.input_size), norm["mean"], norm["std"])  # type: ignore[arg-type]
-        probs, _, _ = predict(built, make_loader(ds, batch_size, shuffle=False), device)
-        ends = np.cumsum([len(pngs) for pngs in pictures])
-        out += [[float(v) for v in probs[e - len(pngs):e].mean(axis=0)] for e, pngs in zip(ends, pictures)]
+    with tqdm(total=len(paths), desc="predict", unit="file", file=sys.stderr, leave=False,
+              disable=not progress) as bar:
+        for start in range(0, len(paths), CHUNK):
+            pictures = []
+            for p in paths[start:start + CHUNK]:
+                pictures.append(render(Path(p), saved))
+                bar.update()
+            # file-like keys: ImageStore decodes exactly as it decodes a workspace image
+            samples = [(io.BytesIO(png), 0) for pngs in pictures for png in pngs]
+            ds = ImageDataset(samples, ImageStore(saved.input_size), norm["mean"], norm["std"])
+            probs, _, _ = predict(built, make_loader(ds, batch_size, shuffle=False), device)
+            ends = np.cumsum([len(pngs) for pngs in pictures])
+            out += [[float(v) for v in probs[e - len(pngs):e].mean(axis=0)] for e, pngs in zip(ends, pictures)]
     return out
 
 

@@ -59,12 +59,13 @@ def test_predict_images_as_eval_scored_them(image_run):
     images = sorted(expected)
     res = _predict("--model", run, *[ws.root / i for i in images])
     assert res.exit_code == 0, res.output
-    header = res.output.splitlines()[0]
+    header = res.stdout.splitlines()[0]
     assert header == "file,pred,p_a,p_b,p_c"
-    for got, image in zip(_printed(res.output), images):
+    assert res.stderr.splitlines()[-1] == f"{len(images)} file(s) scored by small_cnn {run} (classes a, b, c)"
+    for got, image in zip(_printed(res.stdout), images):
         assert got == pytest.approx(expected[image], abs=2e-5), image
     res = _predict("--model", run / "model.json", "--json", ws.root / images[0])
-    (row,) = json.loads(res.output)
+    (row,) = json.loads(res.stdout)
     assert list(row["probabilities"].values()) == pytest.approx(expected[images[0]], abs=1e-5)
     assert row["pred"] == max(row["probabilities"], key=row["probabilities"].get)
 
@@ -91,7 +92,7 @@ def test_predict_audio_through_the_recorded_mel_mapping(tmp_path, audio_folder, 
     res = _predict("--model", run, *clips)
     assert res.exit_code == 0, res.output
     expected = _eval_test_probs(run)
-    for got, rows in zip(_printed(res.output), tests.values()):
+    for got, rows in zip(_printed(res.stdout), tests.values()):
         mean = [sum(col) / len(rows) for col in zip(*(expected[t.image] for t in rows))]
         assert got == pytest.approx(mean, abs=2e-5)
 
@@ -179,5 +180,5 @@ def test_missing_model_or_input_file(image_run, tmp_path):
     assert res.exit_code == 2 and "no saved classifier" in res.output
     res = _predict("--model", run, tmp_path / "nothing.png")
     assert res.exit_code == 2 and "no such file" in res.output
-    res = _predict("--model", run, run / "predictions.csv")     # not an image
+    res = _predict("--model", run, "--quiet", run / "predictions.csv")     # not an image
     assert res.exit_code == 2 and res.output.startswith("error:") and "unreadable or corrupt image" in res.output
