@@ -60,7 +60,9 @@ class PrepareReport:
         total = sum(sum(counts[s].values()) for s in SPLITS)
         what = f"{total} clips" if SEGMENTS_KEY not in ws.config else \
             f"{total} images of {len({r.source for r in ws.rows()})} clips"
-        return (f"prepared {ws.dataset_name}: {what}, {len(ws.classes)} classes ({per_split}); "
+        strata = f"{len(ws.classes)} classes" if ws.task != "regression" else \
+            f"target {ws.target_name} in {len(ws.classes)} quantile bins"
+        return (f"prepared {ws.dataset_name}: {what}, {strata} ({per_split}); "
                 f"{len(self.padded)} padded, {len(self.skipped)} skipped; {self.seconds:.1f} s → {ws.root}")
 
 

@@ -132,12 +132,13 @@ def _write(ws: Any, metrics: dict[str, Any], preds: dict[str, np.ndarray], test_
     for i, row in enumerate(test_rows):
         w.writerow([row.image, row.source, f"{y_test[i]:.6g}"] + [f"{p[i]:.6g}" for p in preds.values()])
     chosen = metrics["selected"]
+    texts = {"predictions.csv": buf.getvalue(), "table.md": table_markdown(metrics),
+             "report.txt": "\n".join(report_text(r["test"], f"{name} - real test split")
+                                     for name, r in metrics["models"].items())}
     with atomic_dir(ws.results_dir / metrics["run_id"]) as d:
         atomic_write_json(d / "metrics.json", metrics)
-        atomic_write_text(d / "predictions.csv", buf.getvalue())
-        atomic_write_text(d / "table.md", table_markdown(metrics))
-        atomic_write_text(d / "report.txt", "\n".join(report_text(r["test"], f"{name} - real test split")
-                                                      for name, r in metrics["models"].items()))
+        for name, text in texts.items():
+            atomic_write_text(d / name, text)
         plot_scatter(y_test, preds[chosen], d / "scatter.png", f"selected baseline {chosen} (by CV), test")
         write_run_record(d / "run.json", metrics["config"], seeds={"seed": metrics["seed"]},
                          data_hashes={"splits_sha256": ws.config["splits"].get("sha256"),

@@ -101,6 +101,7 @@ def test_prepare_csv_continuous_round_trip(continuous_ws: Workspace, csv_set):
     r = _cli("prepare", "--dataset", "csv", "--manifest", manifest, "--continuous", *FAST, "-w", ws.root)
     assert r.exit_code == 0, r.output
     assert ws.manifest_path.read_bytes() == before
+    assert "target label in 5 quantile bins" in r.output
 
 
 def test_soundtracks360_continuous_keeps_the_mean_rating(tmp_path):
