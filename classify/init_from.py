@@ -60,6 +60,9 @@ def init_note(saved: SavedModel, classes: Sequence[str], ws: Any) -> str:
         note = (f"init: backbone from {src}; a new head for classes {', '.join(classes)} (the source's are "
                 f"{', '.join(saved.classes)})")
     theirs, ours = saved.workspace, ws.config
+    same_test = theirs.get("test_sha256") == ours["splits"].get("test_sha256")
+    note += "; same test split as the source's workspace" if same_test else \
+        "; the source's workspace had another test split (none of this one's test items are in its training data)"
     if theirs.get("mel") != ours.get("mel") or theirs.get("image") != ours.get("image"):
         note += "; note: the source workspace turned audio into images with other settings"
     return note

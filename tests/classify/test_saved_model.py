@@ -83,7 +83,7 @@ def test_init_same_classes_keeps_the_head(source, tmp_path, monkeypatch):
     _capture(monkeypatch, init_from, "apply_init", loaded)
     res = _eval(target.root, "--epochs", "1", "--init", str(run))
     assert res.exit_code == 0, res.output
-    assert "init: backbone and head from" in res.output
+    assert "init: backbone and head from" in res.output and "same test split as the source's" in res.output
     assert set(loaded[0]) == set(state) and all(torch.equal(loaded[0][k], v) for k, v in state.items())
     (new,) = _run_dirs(target.root)
     assert "-init-" in new.name
@@ -104,7 +104,7 @@ def test_init_other_classes_gets_a_new_head(source, tmp_path, monkeypatch):
     _capture(monkeypatch, init_from, "apply_init", loaded)
     res = _eval(target.root, "--epochs", "1", "--mode", "freeze", "--init", str(run))
     assert res.exit_code == 0, res.output
-    assert "a new head for classes x, y" in res.output
+    assert "a new head for classes x, y" in res.output and "had another test split" in res.output
     assert "random features" not in res.output          # the frozen backbone is the trained one
     head = ("classifier.1.weight", "classifier.1.bias")
     assert all(torch.equal(loaded[0][k], v) for k, v in state.items() if k not in head)
