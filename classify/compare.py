@@ -91,6 +91,9 @@ def _metrics(d: Path) -> dict[str, Any]:
         m = read_json(d / "metrics.json")
     except (OSError, ValueError) as exc:
         raise UserError(f"{d / 'metrics.json'} is missing or not valid JSON ({exc}); is {d} a finished run?") from exc
+    if isinstance(m, dict) and m.get("task") == "regression":
+        raise UserError(f"{d.name} is a regression run (--task regression); classify compare pairs classification "
+                        "runs by their test macro-F1")
     if not isinstance(m, dict) or "classes" not in m:
         raise UserError(f"{d / 'metrics.json'} is not a classify run's metrics")
     return m

@@ -118,6 +118,12 @@ def test_soundtracks360_continuous_keeps_the_mean_rating(tmp_path):
     assert r.exit_code == 0, r.output
     ws = Workspace.load(tmp_path / "ws")
     assert ws.target_name == "valence"
+    from augment.datasets.soundtracks360 import DATASET
+
+    spec = DATASET.build({"audio_dir": tmp_path / "audio", "ratings": tmp_path / "r.csv", "target": "valence",
+                          "continuous": True})
+    assert spec.plan.test == 30 and spec.classes == ["q1", "q2", "q3", "q4", "q5"]   # 5 x 30 = the 3-class 150
+    assert sorted(s.target for s in spec.sources if s.cls == "q5") == sorted(truth.values())[-4:]
     assert {int(p.stem): v for p, v in ws.targets().items()} == truth
     for extra, says in ((("--continuous",), "dimension --target"),
                         (("--target", "energy", "--continuous", "--thresholds", "3,5"), "--thresholds")):

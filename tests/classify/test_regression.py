@@ -98,6 +98,8 @@ def test_eval_regression_end_to_end(reg_ws: Workspace, one_torch_thread):
     test_row = next(line for line in table.splitlines() if "| test |" in line)
     maes = [json.loads((run / "metrics.json").read_text())["test"]["mae"] for run in runs]
     assert f"{np.mean(maes):.3f} ± {np.std(maes, ddof=1):.3f}" in test_row      # mean ± sd over the seeds
+    r = _classify("compare", "-w", reg_ws.root, "--runs-a", runs[0].name, "--runs-b", runs[1].name)
+    assert r.exit_code == 2 and "is a regression run" in r.output and r.output.count("\n") == 1, r.output
 
 
 def test_task_and_loss_mistakes_are_one_line_errors(reg_ws: Workspace, tmp_path):
