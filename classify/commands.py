@@ -172,7 +172,7 @@ def archs_cmd() -> None:
 
 @click.command("baseline")
 @click.option("--models", default="all", help="Comma-separated subset of svm_linear, svm_rbf, knn, random_forest, "
-              "extra_trees, or 'all'.")
+              "extra_trees, or 'all' (on a continuous workspace: SVR and the regressor of each).")
 @click.option("--audio-dir", type=click.Path(file_okay=False), default=None,
               help="Folder of the source audio [default: the one recorded by `augment prepare`].")
 @click.option("--sr", default=22050, type=click.IntRange(min=1000), help="Sample rate for feature extraction (Hz).")
