@@ -85,6 +85,13 @@ class CompiledPhases:
     def loss_for(self, phase: str) -> StyleGAN2Loss:
         return self.fast if phase in FAST_PHASES else self.eager
 
+    def keep(self, grads: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
+        """Gradients that outlive the next round: copies with CUDA graphs, whose next replay reuses the memory of
+        this one's outputs (the gradients AccumulateGrad took over); the same tensors otherwise."""
+        if not self.cuda_graphs:
+            return grads
+        return [None if g is None else g.clone() for g in grads]
+
     def begin_round(self, phase: str) -> None:
         """Tell the CUDA-graph trees that a new iteration starts (outputs of the previous replay are done with)."""
         if self.cuda_graphs and phase in FAST_PHASES:

@@ -258,6 +258,8 @@ class Trainer:
                 # Each round's gradient is computed alone and then added, as an all-reduce over processes
                 # would add them, so N rounds in one process equal N processes of one round.
                 earlier = [p.grad for p in params] if r else None
+                if earlier and self.compiled is not None:
+                    earlier = self.compiled.keep(earlier)
                 if earlier:
                     for p in params:
                         p.grad = None
