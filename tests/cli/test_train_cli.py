@@ -189,6 +189,12 @@ def test_resume_refuses_conflicting_settings_unless_forced(tmp_path):
     res = _invoke("-w", ws.root, "--class", "a", "--resume", "--kimg", "2", "--snap", "3", "--dry-run")
     cfg = json.loads(res.output[res.output.index("{"):])
     assert cfg["training"]["total_kimg"] == 2 and cfg["training"]["snap"] == 3 and cfg["training"]["batch"] == 4
+    assert cfg["training"]["compile"] is False  # off unless asked
+    # the speed knobs are run-time choices: free to change on resume (--compile), refused where the device lacks them
+    res = _invoke("-w", ws.root, "--class", "a", "--resume", "--compile", "--dry-run")
+    assert res.exit_code == 0 and json.loads(res.output[res.output.index("{"):])["training"]["compile"] is True
+    res = _invoke("-w", ws.root, "--class", "a", "--resume", "--cuda-graphs", "--dry-run")
+    assert "--cuda-graphs needs a CUDA device" in _one_error_line(res)
     # the networks cannot change, even with --force
     res = _invoke("-w", ws.root, "--class", "a", "--resume", "--cfg", "auto", "--force", "--dry-run")
     assert "cannot change the network" in _one_error_line(res)
