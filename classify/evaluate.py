@@ -170,8 +170,9 @@ def _one_run(ws: Workspace, opts: EvalOptions, splits: DataSplits, store: ImageS
     for split in ("val", "test"):
         probs, labels, loss = predict(trained, make_loader(ds[split], cfg.batch_size, shuffle=False), cfg.device,
                                       cfg.loss)
-        scored[split] = reg.score_split(probs, labels, loss, splits.info) if regression else \
-            (probs, labels, split_scores(probs, labels, splits.clips.get(split, ()), splits.classes, loss))
+        clips = splits.clips.get(split, ())
+        scored[split] = reg.score_split(probs, labels, loss, splits.info, clips) if regression else \
+            (probs, labels, split_scores(probs, labels, clips, splits.classes, loss))
     config = {**opts.to_dict(), "arch": arch, "mode": mode, "seed": seed, "pretrained": pretrained,
               "input_size": store.size, "cached_features": cached, "train_config": cfg.to_dict(),
               "workspace": str(ws.root), "init": init}

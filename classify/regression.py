@@ -45,14 +45,21 @@ def regression_metrics(y_true: Sequence[float], y_pred: Sequence[float]) -> dict
             "spearman_p": _finite(rho_p), "pearson": _finite(r), "pearson_p": _finite(r_p), "n": int(len(t))}
 
 
-def score_split(outputs: np.ndarray, labels: np.ndarray, loss: float, info: dict[str, Any]
-                ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """(predictions, true values) in the target's units and metrics.json's val/test entry: the scores plus the mean
-    loss (on the standardised target the network trains on, see :func:`with_targets`)."""
+def score_split(outputs: np.ndarray, labels: np.ndarray, loss: float, info: dict[str, Any],
+                clips: Sequence[str] = ()) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """(predictions, true values) per image in the target's units, and metrics.json's val/test entry: the scores plus
+    the mean loss (on the standardised target the network trains on, see :func:`with_targets`). A segmented
+    workspace scores one answer per clip (the mean of its segments' predictions), per image under ``per_segment``."""
     mean, sd = info["target_scale"]["mean"], info["target_scale"]["sd"]
     pred = np.asarray(outputs, dtype=float).reshape(len(labels)) * sd + mean
     true = np.asarray(labels, dtype=float) * sd + mean
-    return pred, true, {**regression_metrics(true, pred), "loss": loss}
+    scores = {**regression_metrics(true, pred), "loss": loss}
+    if len(set(clips)) < len(clips):
+        index = np.unique(np.asarray(clips), return_inverse=True)[1]
+        counts = np.bincount(index)
+        per_clip = regression_metrics(np.bincount(index, true) / counts, np.bincount(index, pred) / counts)
+        scores = {**per_clip, "loss": loss, "n_clips": len(counts), "per_segment": scores}
+    return pred, true, scores
 
 
 def _fmt(x: float | None) -> str:

@@ -50,6 +50,20 @@ def test_metrics_agree_with_scipy_and_sklearn():
     json.dumps(flat, allow_nan=False)
 
 
+def test_scores_are_in_target_units_and_per_clip_for_segments():
+    from classify.regression import score_split
+
+    info = {"target_scale": {"mean": 10.0, "sd": 2.0}}
+    # standardised outputs 0, 1 -> 10, 12; labels likewise
+    pred, true, m = score_split(np.array([[0.0], [1.0]]), np.array([0.0, 0.0]), 0.5, info)
+    assert list(pred) == [10.0, 12.0] and list(true) == [10.0, 10.0] and m["mae"] == pytest.approx(1.0)
+    one = {"target_scale": {"mean": 0.0, "sd": 1.0}}
+    _, _, m = score_split(np.array([1.0, 3.0, 2.0, 2.0]), np.array([2.0, 2.0, 5.0, 5.0]), 0.1, one,
+                          ["a", "a", "b", "b"])
+    # clips: a predicts mean(1, 3) = 2 (true 2), b predicts 2 (true 5) -> MAE (0 + 3) / 2; per segment (1+1+3+3) / 4
+    assert m["mae"] == pytest.approx(1.5) and m["n_clips"] == 2 and m["per_segment"]["mae"] == pytest.approx(2.0)
+
+
 @pytest.fixture(scope="module")
 def reg_ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """A tiny continuous workspace: the image workspace's 3 brightness classes as bins, targets rising with them."""
