@@ -12,7 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from augment.datasets.base import DatasetSpec, Source, binned_sources, read_csv_rows, relative_name, require_file
+from augment.datasets.base import QUANTILE_BINS, DatasetSpec, Source, binned_sources, read_csv_rows, relative_name, \
+    require_file
 from augment.datasets.images import listed_kind
 from augment.datasets.kind import DatasetKind, DatasetOption
 from augment.datasets.splits import VALID_SPLITS, plan_from_options
@@ -64,8 +65,8 @@ def build(opts: dict[str, Any]) -> DatasetSpec:
         start, end = row_window(row, manifest, line)
         sources.append(Source(path, relative_name(path, root), label, split, start=start, end=end, target=target))
     classes = sorted({s.cls for s in sources} | {r["label"].strip() for r in rows})
-    if continuous:  # the label is the target; stratified by its quantile bins
-        classes, sources = binned_sources(sources)
+    if continuous:  # the label is the target; stratified by its quantile bins (a given split column needs none)
+        classes, sources = binned_sources(sources, 1 if has_split else QUANTILE_BINS)
     plan = plan_from_options(opts, DEFAULT_TEST)
     kind = listed_kind([r["path"].strip() for r in rows], f"manifest {manifest}")
     options = {"manifest": str(manifest), "split_column": has_split, "split": plan.to_dict()}

@@ -131,6 +131,19 @@ def test_soundtracks360_continuous_keeps_the_mean_rating(tmp_path):
         assert r.exit_code == 2 and says in r.output and r.output.count("\n") == 1, r.output
 
 
+def test_a_given_split_column_is_kept_in_one_stratum(tmp_path, csv_set):
+    manifest, targets = csv_set
+    rows = [f"{manifest.parent / name},{v:g},{'test' if k < 3 else 'train'}" for k, (name, v) in
+            enumerate(sorted(targets.items()))]
+    (tmp_path / "s.csv").write_text("path,label,split\n" + "\n".join(rows) + "\n")
+    r = _cli("prepare", "--dataset", "csv", "--manifest", tmp_path / "s.csv", "--continuous", *FAST, "-w",
+             tmp_path / "w")
+    assert r.exit_code == 0, r.output
+    ws = Workspace.load(tmp_path / "w")
+    assert ws.classes == ["q1"]
+    assert sorted(Path(row.source).name for row in ws.rows() if row.split == "test") == sorted(targets)[:3]
+
+
 def test_bad_continuous_inputs_are_one_line_errors(tmp_path, csv_set):
     manifest = tmp_path / "bad.csv"
     manifest.write_text(f"path,label\n{csv_set[0].parent / 'clip00.wav'},high\n")
