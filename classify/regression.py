@@ -125,7 +125,12 @@ def to_regressor(built: Any) -> Any:
     for name in built.head_names:
         _replace_head(built.model, name, 1)
     if built.spec.name == "squeezenet1_0":
+        from torch import nn
+
         built.model.num_classes = 1
+        relu = built.model.classifier[2]    # after its 1x1-convolution head: a regression output may be negative
+        if isinstance(relu, nn.ReLU):
+            built.model.classifier[2] = nn.Identity()
     built.info.update(params=sum(p.numel() for p in built.model.parameters()),
                       trainable_params=sum(p.numel() for p in built.model.parameters() if p.requires_grad),
                       outputs=1)

@@ -139,6 +139,24 @@ def test_l1_loss_trains_against_float_targets():
     assert float(output_loss(torch.tensor([[0.0], [4.0]]), y, "mse")) == pytest.approx(4.0)
 
 
+def test_every_head_becomes_one_unbounded_output():
+    import torch
+
+    from classify.archs import build_model
+    from classify.regression import to_regressor
+
+    for arch in ("small_cnn", "squeezenet1_0"):
+        built = to_regressor(build_model(arch, 3, "freeze", "none"))
+        head = built.model.get_submodule(built.head_names[0])
+        torch.nn.init.zeros_(head.weight)
+        torch.nn.init.constant_(head.bias, -2.0)
+        built.model.eval()
+        with torch.no_grad():
+            out = built.model(torch.zeros(2, 3, 64, 64))
+        assert out.shape == (2, 1) and torch.allclose(out, torch.full((2, 1), -2.0))    # squeezenet: no ReLU
+        assert all(p.requires_grad == any(p is q for q in head.parameters()) for p in built.model.parameters())
+
+
 def test_baseline_selection_never_sees_test_labels():
     from sklearn.metrics import mean_absolute_error
 
