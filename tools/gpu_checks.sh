@@ -27,10 +27,17 @@ total=${TOTAL_TIMEOUT:-540}
 mkdir -p "$logdir"
 echo "logs: $logdir"
 
-if [[ -n ${PYTHON:-} ]]; then py=$PYTHON
-elif [[ -x .venv/bin/python ]]; then py=.venv/bin/python
-elif python3 -c 'import torch, click, safetensors' 2>/dev/null; then py=python3; export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-else make install >"$logdir/install.log" 2>&1 || { echo "error: make install failed (see $logdir/install.log)"; exit 2; }
+if [[ -n ${PYTHON:-} ]]; then
+  py=$PYTHON
+elif [[ -x .venv/bin/python ]]; then
+  py=.venv/bin/python
+elif python3 -c 'import torch, click, safetensors' 2>/dev/null; then
+  py=python3
+  export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+else
+  if ! make install >"$logdir/install.log" 2>&1; then
+    echo "error: no Python with torch and make install failed (see $logdir/install.log); set PYTHON"; exit 2
+  fi
   py=.venv/bin/python
 fi
 
@@ -74,7 +81,9 @@ fi
 
 for name in train_knobs train_compiled; do
   [[ -f $logdir/$name.log ]] || continue
-  echo "speed knobs ($name; $( ((dry)) && echo "CPU smoke run, tiny 8 px" || echo "thesis config 256 px, batch 16"); parity against this table's fp32 row):"
+  what="thesis config 256 px, batch 16"
+  ((dry)) && what="CPU smoke run, tiny 8 px"
+  echo "speed knobs ($name; $what; parity against this table's fp32 row):"
   sed -n '/^knob  /,$p' "$logdir/$name.log"
   grep '^skipped on' "$logdir/$name.log"
 done
