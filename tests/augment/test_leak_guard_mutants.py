@@ -101,7 +101,7 @@ def test_clean_inputs_pass_with_the_sha256_of_the_bytes_read(ws, tmp_path):
     paths = ws.images(["train", "val"])
     _noise(tmp_path / "s1_new.png", 77)  # not in the manifest; its name's group (s1) is a training group
     paths.append(tmp_path / "s1_new.png")
-    checked = lg.guard(ws, paths, workers=1)
+    checked = lg.guard(ws, paths)  # the default: a few threads
     assert list(checked) == paths
     assert checked.sha256 == [_sha(p.read_bytes()) for p in paths]
     assert checked.digests() == {p: _sha(p.read_bytes()) for p in paths}
@@ -167,7 +167,9 @@ def test_a_copy_of_a_test_image_or_of_a_test_source_file_is_refused(ws, tmp_path
     copy = tmp_path / "copy.png"
     shutil.copy(_test_image(ws, "b"), copy)
     digest = _sha(copy.read_bytes())
-    text = _refused(ws, [copy], "is identical to a test file")
+    with pytest.raises(UserError) as info:
+        lg.guard(ws, [copy])  # the defaults: named a "training input", a few threads
+    text = str(info.value)
     assert text == f"training input {copy} is identical to a test file (sha256 {digest[:12]}); remove it — the " \
                    "test split is never used for training"
     audio = tmp_path / "clip.wav"  # the test clip's source file itself: refused before any decoding
@@ -181,8 +183,8 @@ def test_an_undecodable_input_is_refused_naming_it(ws, tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n not an image")
     text = _refused(ws, [ws.images("train")[0], broken], "cannot be decoded as an image")
-    assert text.startswith(f"training input {broken} cannot be decoded as an image (") and \
-        text.endswith("); remove or re-create it")
+    assert text.startswith(f"training input {broken} cannot be decoded as an image (cannot identify image file") \
+        and text.endswith("); remove or re-create it")  # the decoder's own reason, in the parentheses
 
 
 # ------------------------------------------------------------------------------------------- 5. near-copies
@@ -265,7 +267,8 @@ def test_an_unwritable_cache_changes_nothing(ws, tmp_path):
 def test_a_test_image_changed_since_prepare_is_refused(ws):
     _noise(_test_image(ws, "b"), 93)
     text = _refused(ws, ws.images("train"), "changed since `augment prepare`")
-    assert text.startswith(f"test image {_test_image(ws, 'b')} changed since `augment prepare` (sha256 mismatch)")
+    assert text == f"test image {_test_image(ws, 'b')} changed since `augment prepare` (sha256 mismatch); the test " \
+                   "split must stay as prepared: restore it or re-run `augment prepare --force`"
 
 
 def test_an_undecodable_test_image_is_refused(ws):
@@ -295,3 +298,33 @@ def test_reads_are_bounded_and_verified(tmp_path, monkeypatch):
         lg.read_verified(path, _sha(b"other"))
     assert str(info.value) == f"{path} changed after the leak guard checked it (sha256 mismatch); it is not " \
                               "used — run the command again"
+
+
+def test_a_workspace_without_a_test_split_guards_nothing_away(tmp_path):
+    root = tmp_path / "ws"
+    for seed, (image, *_) in enumerate(LAYOUT[:4], start=1):
+        _noise(root / image, seed)
+    rows = [_row(root, *spec) for spec in LAYOUT[:4]]
+    ws = _write(root, rows, _regex_groups(rows))
+    fps = lg.test_fingerprints(ws, [], 1)
+    assert fps.shape == (0, 2, fp.GRID ** 2) and fps.dtype == np.float32
+    assert list(lg.guard(ws, ws.images(["train", "val"]), workers=1)) == ws.images(["train", "val"])
+
+
+def test_a_file_that_never_ends_costs_one_byte_more_than_the_limit(tmp_path, monkeypatch):
+    """The bound is on what is read, not on what the file says it holds (a FIFO, /dev/zero, a growing file)."""
+    class Endless:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def read(self, n=-1):
+            assert n is not None and n >= 0, "an unbounded read of an endless file"
+            return b"\0" * n
+
+    monkeypatch.setattr(lg, "MAX_INPUT_BYTES", 1000)
+    monkeypatch.setattr(lg, "open", lambda path, mode: Endless(), raising=False)
+    with pytest.raises(UserError, match="is larger than 0 MiB"):
+        lg.read_bounded(tmp_path / "endless")

@@ -96,3 +96,34 @@ def test_tables_group_by_mode_and_weights_and_interval_every_score():
     half = 4.302652729911275 * sd / math.sqrt(3)
     assert rows[1]["accuracy_ci95"] == pytest.approx([0.5 - half, 0.5 + half])  # each score its own interval
     assert rows[1]["macro_f1_ci95"] == pytest.approx([0.5, 0.5]) and rows[1]["accuracy_ci_method"] == "t"
+
+
+@pytest.mark.parametrize("classes", [["zeta", "alpha", "mid"], ["zeta", "a", "a_class_name_of_22_chars"]])
+def test_report_has_the_layout_and_numbers_of_sklearns_classification_report(classes):
+    """report.txt is scikit-learn's classification_report (digits=3) without its weighted-average row: the same
+    words and numbers on the same lines, names right-aligned to the same column (ours has one space less before
+    the first number)."""
+    from sklearn.metrics import classification_report
+
+    from classify.metrics import report_text
+
+    y, p = [0, 0, 0, 0, 1, 1, 1, 2, 2, 2], [0, 0, 1, 2, 1, 1, 0, 2, 0, 0]
+    ours = report_text(classification_metrics(y, p, classes), "the title").split("\n")
+    ref = [line for line in classification_report(y, p, labels=[0, 1, 2], target_names=classes, digits=3,
+                                                  zero_division=0).split("\n") if "weighted avg" not in line]
+    assert ours[:2] == ["the title", ""]
+    assert [line.split() for line in ours[2:]] == [line.split() for line in ref]
+    width = max(12, *map(len, classes))
+    assert all(a[:width + 1] == b[:width + 1] for a, b in zip(ours[2:], ref)), (ours, ref)
+    assert len({len(line) for line in ours[2:] if line}) == 1  # every column aligned
+
+
+def test_a_class_never_predicted_scores_zero_without_a_warning():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's default zero_division warns (UndefinedMetricWarning)
+        m = classification_metrics(Y_TRUE, Y_PRED, CLASSES)
+        f1 = macro_f1(Y_TRUE, Y_PRED, len(CLASSES))
+    assert m["per_class"]["Q4"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert f1 == pytest.approx(m["macro_f1"])

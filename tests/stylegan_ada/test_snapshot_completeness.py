@@ -12,8 +12,14 @@ import os
 import random
 
 import pytest
+import safetensors.torch  # noqa: F401
 import torch
+import torch._dynamo  # noqa: F401  (the first network built under a device context imports it: 3 s)
 
+# imported here, not in the tests, so a mutation run's fork server has them loaded once (not once per mutant)
+import stylegan_ada.networks  # noqa: F401
+from stylegan_ada.augment_pipe import make_augment_pipe
+from stylegan_ada.checkpoint import load_snapshot, save_snapshot
 from stylegan_ada.training import run_dir as rd
 from stylegan_ada.training.snapshots import (Progress, continue_from_network, discard_network, load_networks_into,
                                              progress_from_network, restore_rng_from, save_network, save_state)
@@ -26,8 +32,6 @@ DATA_KWARGS = {"path": "data/train", "resolution": 16, "use_labels": False}
 
 def _run_nets(seed: int = 0) -> tuple[dict[str, torch.nn.Module], torch.nn.Module]:
     """The fixture G, D, G_ema with G_ema moved away from G (as after training), and an ADA pipe at p 0.3."""
-    from stylegan_ada.augment_pipe import make_augment_pipe
-
     nets = tiny_networks()
     with torch.no_grad():
         gen = torch.Generator().manual_seed(seed)
@@ -49,8 +53,6 @@ def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
 
 
 def test_save_network_writes_d_g_ema_pipe_kwargs_and_extra(tmp_path):
-    from stylegan_ada.checkpoint import load_snapshot
-
     nets, pipe = _run_nets()
     path = _save(tmp_path, nets, pipe)
     assert path == tmp_path / f"network-snapshot-{TAG}.safetensors"
@@ -66,8 +68,6 @@ def test_save_network_writes_d_g_ema_pipe_kwargs_and_extra(tmp_path):
 
 
 def test_load_networks_into_copies_every_network_and_ada_p(tmp_path):
-    from stylegan_ada.augment_pipe import make_augment_pipe
-
     nets, pipe = _run_nets(seed=1)
     path = _save(tmp_path, nets, pipe)
     fresh, fresh_pipe = _run_nets(seed=2)  # a restarted process: other weights, p 0.3 -> set to 0 below
@@ -87,8 +87,6 @@ def test_load_networks_into_copies_every_network_and_ada_p(tmp_path):
 
 @pytest.mark.parametrize("missing", ["D", "G_ema"])
 def test_a_snapshot_without_d_or_g_ema_is_refused_as_a_resume_point(tmp_path, missing):
-    from stylegan_ada.checkpoint import save_snapshot
-
     nets, _ = _run_nets()
     parts = {k: v for k, v in nets.items() if k != missing}
     path = save_snapshot(tmp_path / "network-snapshot-000004.safetensors", **parts, extra={})
@@ -182,14 +180,12 @@ def test_discard_network_removes_the_half_pair_and_tolerates_none(tmp_path):
 
 
 def test_save_state_names_its_network_file_and_its_sha256(tmp_path):
-    from tests.stylegan_ada.test_resume_state import full_state
-
     net = rd.network_path(tmp_path, TAG)
     net.write_bytes(b"the network half")
     random.seed(7)
     expected_draw = random.random()
     random.seed(7)
-    path = save_state(tmp_path, TAG, net, full_state(12000))
+    path = save_state(tmp_path, TAG, net, Progress(cur_nimg=12000).to_state())
     assert path == tmp_path / f"training-state-{TAG}.pt"
     state = load_training_state(path)
     assert state["version"] == 1 and state["cur_nimg"] == 12000
