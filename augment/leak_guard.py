@@ -5,7 +5,8 @@ Every input is read once here; the checks run on those bytes and the guard retur
 checked — a file swapped afterwards is refused when it is loaded. Refused, with the file named:
 
 1. a path inside ``data/test`` (symlinks resolved);
-2. a manifest train/val row whose source audio has the same sha256 as a test clip's;
+2. a manifest train/val row whose source audio has the same sha256 as a test clip's (every segment of a clip,
+   ``augment prepare --segments``, carries its clip's source sha256: a clip's segments are one source);
 3. a file of a group (``augment prepare --group-by``) that has clips in the test split;
 4. bytes identical to a test image or a test source file;
 5. a decoded image whose fingerprint, or its mirror's, is within the near-duplicate threshold of a test image's
