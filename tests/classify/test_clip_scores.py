@@ -60,6 +60,27 @@ def test_a_clip_with_two_labels_is_refused():
         clip_mean(PROBS[:2], np.array([0, 1]), ["x", "x"])
 
 
+def test_fit_keeps_the_epoch_with_the_best_val_score():
+    import torch
+
+    from classify.archs import build_model
+    from classify.trainer import TrainConfig, fit
+
+    torch.manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.randn(8, 3, 16, 16), torch.arange(8) % 2)
+    built = build_model("small_cnn", 2, "whole", "none")
+    scores, states = iter([0.2, 0.9, 0.5]), []
+
+    def val_score(probs, labels):                   # stands in for the per-clip macro-F1
+        states.append({k: v.clone() for k, v in built.model.state_dict().items()})
+        return next(scores)
+
+    result = fit(built, data, data, TrainConfig(epochs=3, batch_size=4, lr=0.05), progress=False,
+                 val_score=val_score)
+    assert result.best_epoch == 2 and [h["val_macro_f1"] for h in result.history] == [0.2, 0.9, 0.5]
+    assert all(torch.equal(v, states[1][k]) for k, v in built.model.state_dict().items())   # epoch 2's weights
+
+
 # ---------------------------------------------------------------------------------------- classify eval
 SR = 8000
 
