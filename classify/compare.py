@@ -21,7 +21,7 @@ from augment.provenance import code_version, now_iso
 from augment.workspace import Workspace
 from classify.stats import N_RESAMPLES, bootstrap_ci, paired_bootstrap, paired_permutation_p, t_interval
 
-FILTER_KEYS = ("arm", "train", "arch", "mode", "pretrained", "seed")
+FILTER_KEYS = ("arm", "train", "arch", "mode", "pretrained", "seed", "freeze_bn")
 
 
 @dataclass
@@ -42,8 +42,12 @@ def _run_dirs(results: Path) -> list[Path]:
 
 
 def _matches(m: dict[str, Any], wanted: dict[str, str]) -> bool:
+    freeze = m.get("mode") == "freeze"
     have = {"arm": m.get("arm", m.get("train")), "train": m.get("train"), "arch": m.get("arch"),
-            "mode": m.get("mode"), "pretrained": m.get("pretrained"), "seed": m.get("seed")}
+            "mode": m.get("mode"), "pretrained": m.get("pretrained"), "seed": m.get("seed"),
+            "freeze_bn": m.get("freeze_bn") or ("eval" if freeze else None)}    # runs before --freeze-bn: eval
+    if freeze and "freeze_bn" not in wanted:
+        wanted = {**wanted, "freeze_bn": "eval"}     # never pair `--freeze-bn train` runs by accident
     return all(str(have[k]) == v for k, v in wanted.items())
 
 

@@ -115,7 +115,9 @@ def run_eval(ws: Workspace, opts: EvalOptions) -> list[dict[str, Any]]:
                 t = metrics["test"]
                 click.echo(reg.run_line(metrics) if regression else
                            f"{metrics['run_id']}: test macro-F1 {t['macro_f1']:.3f}, accuracy {t['accuracy']:.3f} "
-                           f"(val macro-F1 {metrics['val']['macro_f1']:.3f}, best epoch {metrics['best_epoch']})")
+                           + (f"per clip (per segment {t['per_segment']['macro_f1']:.3f}) " if "per_segment" in t
+                              else "")
+                           + f"(val macro-F1 {metrics['val']['macro_f1']:.3f}, best epoch {metrics['best_epoch']})")
     name = f"eval-{first}-{all_metrics[-1]['run_id'][:5]}"
     paths = (reg.write_table if regression else write_table)(
         ws.results_dir, name, all_metrics, f"classify eval, arm {arm_name(opts)}, test real ({ws.dataset_name})")
@@ -136,7 +138,8 @@ def _one_run(ws: Workspace, opts: EvalOptions, splits: DataSplits, store: ImageS
              seed: int, features: dict[tuple, Any], source: Any = None) -> dict[str, Any]:
     t0 = time.time()
     pretrained = "init" if source is not None else effective_pretrained(arch, opts.pretrained)
-    label = (arm_name(opts), arch, mode, pretrained, f"seed{seed}")
+    bn_train = mode == "freeze" and opts.train_config.freeze_bn == "train"
+    label = (arm_name(opts), arch, "freeze~bntrain" if bn_train else mode, pretrained, f"seed{seed}")
     desc = "-".join(label)
     cfg = TrainConfig(**{**opts.train_config.to_dict(), "seed": seed})
     seed_everything(seed)                                  # the new head's initialisation depends on the seed

@@ -91,13 +91,13 @@ def test_exact_permutation_p_matches_scipy():
 
 # ------------------------------------------------------------------ the command
 def _fake_run(root: Path, number: int, arm: str, seed: int, preds: list[str], truth: list[str],
-              classes=("b", "a")) -> str:
-    rid = f"{number:05d}-{arm}-small_cnn-whole-none-seed{seed}"
+              classes=("b", "a"), mode: str = "whole", **extra) -> str:
+    rid = f"{number:05d}-{arm}-small_cnn-{mode}-none-seed{seed}"
     d = root / "results" / rid
     d.mkdir(parents=True)
     (d / "metrics.json").write_text(json.dumps({"run_id": rid, "train": arm.split("~")[0], "arm": arm,
-                                                "arch": "small_cnn", "mode": "whole", "pretrained": "none",
-                                                "seed": seed, "classes": list(classes)}))
+                                                "arch": "small_cnn", "mode": mode, "pretrained": "none",
+                                                "seed": seed, "classes": list(classes), **extra}))
     with open(d / "predictions.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["split", "image", "true", "pred", "correct"])
@@ -148,3 +148,16 @@ def test_compare_refuses_unpaired_or_different_test_splits(tmp_path):
     _fake_run(ws.root, 4, "real~z", 0, truth, truth)               # a second 00004-... run
     res = run("00000", "00004")
     assert res.exit_code == 2 and "ambiguous" in res.stderr
+
+
+def test_a_freeze_filter_never_mixes_frozen_and_training_batch_norm_runs(tmp_path):
+    from classify.compare import select
+
+    ws = make_image_workspace(tmp_path / "ws")
+    truth = ["a", "b"]
+    _fake_run(ws.root, 0, "real", 0, truth, truth, mode="freeze")                      # before --freeze-bn: eval
+    _fake_run(ws.root, 1, "real", 1, truth, truth, mode="freeze", freeze_bn="eval")
+    _fake_run(ws.root, 2, "real", 1, truth, truth, mode="freeze", freeze_bn="train")  # newer, same seed
+    names = lambda spec: [d.name[:5] for d, _ in select(ws, spec)]
+    assert names("arm=real,mode=freeze") == ["00000", "00001"]
+    assert names("arm=real,mode=freeze,freeze_bn=train") == ["00002"]
