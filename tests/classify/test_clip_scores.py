@@ -112,6 +112,8 @@ def test_eval_on_segments_reports_per_clip_and_per_segment(segmented_ws):
     assert res.exit_code == 0, res.output
     run = next(p for p in (segmented_ws / "results").iterdir() if p.name[:5].isdigit() and "small_cnn" in p.name)
     m = json.loads((run / "metrics.json").read_text())
+    assert (f"test macro-F1 {m['test']['macro_f1']:.3f}, accuracy {m['test']['accuracy']:.3f} per clip "
+            f"(per segment {m['test']['per_segment']['macro_f1']:.3f})") in res.output
     assert (m["n_train"], m["n_val"], m["n_test"]) == (18, 6, 12)           # images: 3 per clip
     with open(run / "predictions.csv") as f:
         rows = list(csv.DictReader(f))
