@@ -199,3 +199,17 @@ def test_csv_start_end_without_segments(tmp_path):
     assert row.image_sha256 == _expected_sha(audio / "a/a2.wav", 1.5, 2.2)
     plain = next(r for r in ws.rows() if r.source == "a/a3.wav")            # no start,end: the first second
     assert windows[plain.image] == [0.0, 1.0] and plain.image_sha256 == _expected_sha(audio / "a/a3.wav", 0.0)
+
+
+def test_segments_with_group_by_keep_each_group_in_one_split(tmp_path):
+    r = _prepare("--dataset", "folder", "--audio-dir", _audio(tmp_path / "audio"), "--duration", "1", "--segments",
+                 "2", "--group-by", r"(\d)\.wav$", "--test-size", "1", "--resolution", RES, "-j", "1",
+                 "-w", tmp_path / "ws")
+    assert r.exit_code == 0, r.output
+    ws = Workspace.load(tmp_path / "ws")
+    split_of: dict[str, set] = defaultdict(set)
+    for row in ws.rows():                                   # group k: a<k>.wav and b<k>.wav, all their segments
+        split_of[Path(row.source).stem[1:]].add(row.split)
+    assert len(split_of) == 5 and all(len(s) == 1 for s in split_of.values())
+    assert {next(iter(s)) for s in split_of.values()} == {"train", "val", "test"}
+    assert len(ws.rows()) == 2 * (1 + 4 * 2)
