@@ -7,7 +7,7 @@ row's ``start,end``:
   (a 30 s clip, 3 × 10 s: 0, 10, 20; a 60 s clip: 0, 25, 50); a shorter region gets consecutive windows (0, 10, 20,
   ...) as long as each holds at least half a window of audio (the rest is zero-padded), and always the first;
 - ``--hop-seconds S``: windows every S seconds from the region's start, as many as fit whole (at least the first);
-  with ``--segments N`` too, at most N of them.
+  with ``--segments N`` too, at most N of them (never more than ``MAX_SEGMENTS``).
 
 Every window of a clip becomes one image, ``<stem>.seg<k>.png``, in the split of its clip (splits are drawn per clip
 before the windows are cut, and the leak guard's source check covers every image of a clip).
@@ -71,7 +71,7 @@ def plan_windows(length: float | None, duration: float, seg: Segmenting | None, 
     count = (seg.count if seg is not None else None) or 1
     if seg is not None and seg.hop_seconds is not None:
         fit = 1 if span is None else 1 + max(0, int(np.floor((span - duration) / seg.hop_seconds + 1e-9)))
-        n = min(fit, seg.count) if seg.count is not None else fit
+        n = min(fit, seg.count or MAX_SEGMENTS)     # bounded: a tiny hop on a long file cannot cost millions
         starts = [lo + i * seg.hop_seconds for i in range(n)]
     elif span is not None and count > 1 and span >= count * duration:
         step = (span - duration) / (count - 1)

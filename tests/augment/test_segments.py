@@ -47,6 +47,12 @@ def test_plan_windows_hand_cases(length, seg, kw, expected):
     assert plan_windows(length, 10.0, seg, **kw) == [(float(a), float(b)) for a, b in expected]
 
 
+def test_a_tiny_hop_is_bounded():
+    from augment.segments import MAX_SEGMENTS
+
+    assert len(plan_windows(3600.0, 1.0, Segmenting(None, 0.001))) == MAX_SEGMENTS
+
+
 def test_segment_options():
     assert segmenting_from_options(None, None) is None and segmenting_from_options(1, None) is None
     assert segmenting_from_options(3, None) == Segmenting(3) and segmenting_from_options(None, 2.5) == Segmenting(
