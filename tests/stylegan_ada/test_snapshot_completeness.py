@@ -271,10 +271,13 @@ def test_continue_from_network_skips_a_damaged_newest_snapshot(tmp_path):
     _save(tmp_path, nets, pipe, tag="000008", extra={"cur_nimg": 8000, "tick": 2, "batch_idx": 500})
     newest = _save(tmp_path, nets, pipe, tag="000012")
     newest.write_bytes(newest.read_bytes()[:1000])
+    _stats(tmp_path, [{"cur_nimg": 8000, "total_sec": 12.5, "snapshot": rd.network_path(tmp_path, "000008").name}])
     fresh, fresh_pipe = _run_nets(seed=2)
+    fresh_pipe.p.fill_(0.0)  # a new process starts at p 0; the snapshot's 0.3 must come back
     logged: list[str] = []
     tag, progress = continue_from_network(tmp_path, fresh, fresh_pipe, ["a", "b"], log=logged.append)
     assert tag == "000008" and progress.cur_nimg == 8000 and progress.cur_tick == 2
+    assert progress.wall_seconds == 12.5  # the wall time the stats recorded for that very snapshot
     assert all(_same_weights(fresh[k], nets[k]) for k in nets) and float(fresh_pipe.p) == pytest.approx(0.3)
     assert logged == [
         "warning: network snapshot 000012 is damaged too; trying the previous one",
@@ -285,8 +288,10 @@ def test_continue_from_network_skips_a_damaged_newest_snapshot(tmp_path):
 
 def test_continue_from_network_refuses_when_only_damaged_training_states_exist(tmp_path):
     # no network snapshot at all, but the training states that were there are unusable: not a fresh start
-    with pytest.raises(TrainingStateError, match="no usable snapshot"):
+    with pytest.raises(TrainingStateError) as info:
         continue_from_network(tmp_path, {}, None, ["training-state-000004.pt: truncated"], log=lambda line: None)
+    assert str(info.value) == f"no usable snapshot in {tmp_path} (every network snapshot and training state is " \
+                              "damaged); start a new run without --resume (the damaged files are left in place)"
     # a damaged network snapshot and no training state at all: refused too
     rd.network_path(tmp_path, "000004").write_bytes(b"cut")
     with pytest.raises(TrainingStateError, match="no usable snapshot"):
