@@ -54,36 +54,16 @@ class _CompiledGenerator:
 
 
 class CompiledPhases:
-    """The loss of the ``FAST_PHASES`` with compiled G and D; every other phase takes the eager loss."""
+    """The loss of each phase: with compiled G and D for the ``FAST_PHASES`` when compiling, else the eager one."""
 
-    def __init__(self, loss: StyleGAN2Loss, *, cuda_graphs: bool = False, backend: str = "inductor"):
-        import torch._inductor.config as inductor_config
-
-        inductor_config.fallback_random = True  # draw from torch's generator, as eager does (see module docstring)
-        self.cuda_graphs = cuda_graphs
-        mode = "reduce-overhead" if cuda_graphs else None
+    def __init__(self, loss: StyleGAN2Loss, *, compile: bool = False, cuda_graphs: bool = False,
+                 backend: str = "inductor"):
         self.eager = loss
-        self.fast = copy.copy(loss)  # shares G, D, the reporter and pl_mean (the main phases leave pl_mean alone)
-        compile_fn = lambda fn: torch.compile(fn, backend=backend, mode=mode, dynamic=False)  # noqa: E731
-        self.fast.G = _CompiledGenerator(loss.G, compile_fn)
-        if cuda_graphs and loss.augment_pipe is not None:
-            from stylegan_ada.ada.graph_safe import graph_safe_copy
-
-            pipe, D = graph_safe_copy(loss.augment_pipe), loss.D
-
-            def augment_and_discriminate(img: torch.Tensor, c: torch.Tensor,
-                                         force_fp32: bool = False) -> torch.Tensor:
-                return D(pipe(img), c, force_fp32=force_fp32)
-
-            self.fast.augment_pipe = None  # inside the captured D call instead
-            self.fast.D = compile_fn(augment_and_discriminate)
-        else:
-            # The plain pipe stays eager in front of the compiled D: its host-side padding would break the graph
-            # and, as a Python int that changes every minibatch, make dynamo recompile again and again.
-            self.fast.D = compile_fn(loss.D)
+        self.cuda_graphs = cuda_graphs
+        self.fast = _compiled_loss(loss, cuda_graphs, backend) if compile or cuda_graphs else None
 
     def loss_for(self, phase: str) -> StyleGAN2Loss:
-        return self.fast if phase in FAST_PHASES else self.eager
+        return self.fast if self.fast is not None and phase in FAST_PHASES else self.eager
 
     def keep(self, grads: list[torch.Tensor | None]) -> list[torch.Tensor | None]:
         """Gradients that outlive the next round: copies with CUDA graphs, whose next replay reuses the memory of
@@ -98,9 +78,34 @@ class CompiledPhases:
             torch.compiler.cudagraph_mark_step_begin()
 
 
-def compiled_phases(loss: StyleGAN2Loss, compile: bool, cuda_graphs: bool,
-                    backend: str = "inductor") -> CompiledPhases | None:
-    """The compiled main phases of ``loss``, or None when neither knob is on (``cuda_graphs`` implies compiling)."""
-    if not (compile or cuda_graphs):
-        return None
-    return CompiledPhases(loss, cuda_graphs=cuda_graphs, backend=backend)
+def _compiled_loss(loss: StyleGAN2Loss, cuda_graphs: bool, backend: str) -> StyleGAN2Loss:
+    import torch._inductor.config as inductor_config
+
+    inductor_config.fallback_random = True  # draw from torch's generator, as eager does (see module docstring)
+    mode = "reduce-overhead" if cuda_graphs else None
+    fast = copy.copy(loss)  # shares G, D, the reporter and pl_mean (the main phases leave pl_mean alone)
+    compile_fn = lambda fn: torch.compile(fn, backend=backend, mode=mode, dynamic=False)  # noqa: E731
+    fast.G = _CompiledGenerator(loss.G, compile_fn)
+    if cuda_graphs and loss.augment_pipe is not None:
+        from stylegan_ada.ada.graph_safe import graph_safe_copy
+
+        pipe, D = graph_safe_copy(loss.augment_pipe), loss.D
+
+        def augment_and_discriminate(img: torch.Tensor, c: torch.Tensor, force_fp32: bool = False) -> torch.Tensor:
+            return D(pipe(img), c, force_fp32=force_fp32)
+
+        fast.augment_pipe = None  # inside the captured D call instead
+        fast.D = compile_fn(augment_and_discriminate)
+    else:
+        # The plain pipe stays eager in front of the compiled D: its host-side padding would break the graph and,
+        # as a Python int that changes every minibatch, make dynamo recompile again and again.
+        fast.D = compile_fn(loss.D)
+    return fast
+
+
+def compiled_phases(loss: StyleGAN2Loss, compile: bool, cuda_graphs: bool, device: torch.device,
+                    backend: str = "inductor") -> CompiledPhases:
+    """The phases' losses for these knobs on ``device`` (CompileError if it cannot use them); ``cuda_graphs``
+    implies compiling. Nothing compiles before the first call."""
+    check_supported(compile, cuda_graphs, device)
+    return CompiledPhases(loss, compile=compile, cuda_graphs=cuda_graphs, backend=backend)

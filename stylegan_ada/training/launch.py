@@ -64,13 +64,15 @@ class RunLog:
 def known_errors() -> tuple[type[Exception], ...]:
     """The exceptions a training run raises for a cause the user can fix (one-line messages, no traceback)."""
     from stylegan_ada.pretrained import PretrainedError
+    from stylegan_ada.training.compiled import CompileError
     from stylegan_ada.training.data import DataError
     from stylegan_ada.training.run_lock import RunLockedError
     from stylegan_ada.training.state import TrainingStateError
     from stylegan_ada.training.training_loop import TrainingError
     from stylegan_ada.training.transfer import TransferError
 
-    return (TrainingError, TransferError, DataError, TrainingStateError, RunLockedError, PretrainedError, LaunchError)
+    return (TrainingError, TransferError, DataError, TrainingStateError, RunLockedError, PretrainedError, LaunchError,
+            CompileError)
 
 
 def cpu_threads(world_size: int) -> int:

@@ -23,7 +23,7 @@ import torch
 
 from stylegan_ada.loss import StyleGAN2Loss
 from stylegan_ada.training import precision, reporting
-from stylegan_ada.training.compiled import CompileError, check_supported, compiled_phases
+from stylegan_ada.training.compiled import compiled_phases
 from stylegan_ada.training import run_dir as rd
 from stylegan_ada.training.faults import FaultPlan
 from stylegan_ada.training.stop import StopRequest
@@ -94,11 +94,7 @@ class Trainer:
                                   style_mixing_prob=options.style_mixing_prob, pl_weight=options.pl_weight,
                                   pl_batch_shrink=options.pl_batch_shrink, pl_decay=options.pl_decay,
                                   force_fp32=precision.force_fp32(options.precision, device), report=self._report)
-        try:
-            check_supported(options.compile, options.cuda_graphs, device)
-        except CompileError as exc:
-            raise TrainingError(str(exc)) from None
-        self.compiled = compiled_phases(self.loss, options.compile, options.cuda_graphs)  # None: all eager
+        self.compiled = compiled_phases(self.loss, options.compile, options.cuda_graphs, device)  # eager when off
         self.phases = build_phases(self.G, self.D, options)
         self.ema = EmaUpdater(self.G, self.G_ema)
         self.progress = Progress()
@@ -250,21 +246,18 @@ class Trainer:
             phase.opt.zero_grad(set_to_none=True)
             phase.module.requires_grad_(True)
             params = phase.params
-            loss = self.compiled.loss_for(phase.name) if self.compiled is not None else self.loss
+            loss = self.compiled.loss_for(phase.name)
             for r in range(self.rounds):
                 seed_round(o.seed, pr.batch_idx, phase_idx, ctx.rank * self.rounds + r)
                 gen_z = torch.randn([o.batch_gpu, self.G.z_dim], device=self.device)
                 gen_c = self.data.random_labels(o.batch_gpu, self.device)
                 # Each round's gradient is computed alone and then added, as an all-reduce over processes
                 # would add them, so N rounds in one process equal N processes of one round.
-                earlier = [p.grad for p in params] if r else None
-                if earlier and self.compiled is not None:
-                    earlier = self.compiled.keep(earlier)
+                earlier = self.compiled.keep([p.grad for p in params]) if r else None
                 if earlier:
                     for p in params:
                         p.grad = None
-                if self.compiled is not None:
-                    self.compiled.begin_round(phase.name)
+                self.compiled.begin_round(phase.name)
                 with precision.autocast(o.precision, self.device):
                     loss.accumulate_gradients(phase.name, real_img[r], real_c[r], gen_z, gen_c,
                                               gain=phase.interval / self.rounds)

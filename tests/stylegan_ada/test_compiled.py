@@ -49,7 +49,7 @@ def test_compiled_main_phase_gives_the_eager_gradients_without_graph_breaks(phas
     with one_torch_thread():
         G, D = _nets()
         loss = StyleGAN2Loss(G, D, None, style_mixing_prob=style_mixing, force_fp32=True)
-        compiled = compiled_phases(loss, compile=True, cuda_graphs=False, backend=backend)
+        compiled = compiled_phases(loss, True, False, torch.device("cpu"), backend=backend)
         g = torch.Generator().manual_seed(1)
         inputs = (torch.randn([4, 3, RES, RES], generator=g), torch.zeros([4, 0]),
                   torch.randn([4, G.z_dim], generator=g), torch.zeros([4, 0]))
@@ -66,9 +66,10 @@ def test_compiled_main_phase_gives_the_eager_gradients_without_graph_breaks(phas
 
 def test_trainer_builds_the_compiled_path_only_when_asked():
     from stylegan_ada import presets
-    from stylegan_ada.training.compiled import CompiledPhases
+    from stylegan_ada.training.compiled import CompileError
     from stylegan_ada.training.data import ImageSet
-    from stylegan_ada.training.training_loop import SINGLE, RunInputs, Trainer, TrainingError
+    from stylegan_ada.training.launch import known_errors
+    from stylegan_ada.training.training_loop import SINGLE, RunInputs, Trainer
 
     images = torch.zeros([4, 3, RES, RES], dtype=torch.uint8)
     data = ImageSet(images, torch.zeros([4, 0]), mirror=False)
@@ -77,10 +78,13 @@ def test_trainer_builds_the_compiled_path_only_when_asked():
             opts = presets.training_options("tiny", RES, batch=4, total_kimg=1.0, **knobs)
             return Trainer(opts, Path(tmp), RunInputs(data, {}), torch.device("cpu"), SINGLE, log=lambda line: None)
 
-        assert trainer().compiled is None
-        assert isinstance(trainer(compile=True).compiled, CompiledPhases)  # compiles lazily, at the first step
-        with pytest.raises(TrainingError, match="--cuda-graphs needs a CUDA device"):
+        plain = trainer().compiled
+        assert plain.fast is None and plain.loss_for("Gmain") is plain.eager
+        fast = trainer(compile=True).compiled  # compiles lazily, at the first step
+        assert fast.loss_for("Gmain") is fast.fast and fast.loss_for("Dreg") is fast.eager
+        with pytest.raises(CompileError, match="--cuda-graphs needs a CUDA device") as err:
             trainer(cuda_graphs=True)
+    assert isinstance(err.value, known_errors())  # the CLI says it in one line
 
 
 def test_cuda_graphs_refused_on_cpu_with_one_line():
