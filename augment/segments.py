@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from augment.datasets.base import Source
 
 CONFIG_KEY = "segments"         # augment.json: {"count", "hop_seconds", "duration", "short", "windows"}
-MAX_SEGMENTS = 1000
+MAX_SEGMENTS = 100             # per clip; also keeps augment.json (every window listed) small
 MIN_AUDIO_FRACTION = 0.5        # a consecutive window of a short clip needs this much audio, else it is not cut
 Window = tuple[float, float]    # (start, stop) in seconds of the file; audio after stop is zeroed
 
