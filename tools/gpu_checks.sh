@@ -7,7 +7,7 @@
 # 1. build the CUDA ops and compare them with the reference path (tools/check_cuda_ops.py),
 # 2. the speed knobs of the training loop at the thesis config (256 px, batch 16), from the same initial weights:
 #    fp32, tf32, fp16-top, fp16-top+channels-last, bf16 (train_knobs), then fp32 again, compile and cuda-graphs
-#    (train_compiled: inductor compiles during the warm-up); per knob sec/kimg, peak memory, warm-up seconds,
+#    (train_compiled: inductor compiles during the 8 warm-up minibatches); per knob sec/kimg, peak memory, warm-up s,
 #    GPU busy fraction and kernels per minibatch (torch.profiler over 16 minibatches, every phase), the top-10
 #    kernels by GPU time, and the parity with plain fp32 after the same minibatches (max |G_ema difference|, G and
 #    D loss); the tables are printed at the end,
@@ -68,9 +68,9 @@ if ((dry)); then  # the CPU-runnable parts, small: the script's plumbing, the be
     tests/stylegan_ada/test_compiled.py -k "refused or only_when_asked or same_random_draws"
 else
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-  bench=("$py" tools/bench_train.py --device cuda --steps 32 --warmup 16 --profile 16)
+  bench=("$py" tools/bench_train.py --device cuda --steps 32 --warmup 8 --profile 16)
   step cuda_ops 180 "$py" tools/check_cuda_ops.py --fresh
-  step train_knobs 150 "${bench[@]}" --knobs fp32,tf32,fp16-top,fp16-top+channels-last,bf16
+  step train_knobs 180 "${bench[@]}" --knobs fp32,tf32,fp16-top,fp16-top+channels-last,bf16
   step train_compiled "${STEP_TIMEOUT:-300}" "${bench[@]}" --knobs fp32,compile,cuda-graphs
   step tests_gpu "$limit" "$py" -m pytest -q -x tests/stylegan_ada/test_ops.py \
     tests/stylegan_ada/test_cuda_backend.py tests/stylegan_ada/test_cuda_backend_functions.py \
