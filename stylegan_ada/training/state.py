@@ -174,7 +174,7 @@ def check_state(state: dict[str, Any], name: str) -> None:
             raise TrainingStateError(f"{name} has no {key!r} (not a complete training state)")
         try:
             ok = check(state[key])
-        except (TypeError, ValueError, AttributeError, RuntimeError):
+        except (TypeError, ValueError, AttributeError, RuntimeError, OverflowError):  # OverflowError: a huge int
             ok = False
         if not ok:
             raise TrainingStateError(f"{name}: field {key!r} must be {want}, got {type(state[key]).__name__}")

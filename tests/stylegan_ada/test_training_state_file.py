@@ -44,14 +44,14 @@ def test_the_file_is_the_documented_wrapper_around_the_state(tmp_path):
 
 @pytest.mark.parametrize("damage,reason", [
     ("missing", "x.pt does not exist"),
-    ("directory", "x.pt cannot be read ("),
-    ("garbage", "x.pt is truncated or corrupt ("),
+    ("directory", "x.pt cannot be read (Is a directory)"),
+    ("garbage", "x.pt is truncated or corrupt (UnpicklingError)"),
     ("not-a-dict", f"x.pt is not a {STATE_FORMAT} file"),
     ("other-format", f"x.pt is not a {STATE_FORMAT} file"),
     ("no-payload", "x.pt has no payload (corrupt file)"),
     ("int-payload", "x.pt has no payload (corrupt file)"),
     ("checksum", "x.pt fails its checksum (corrupt file)"),
-    ("payload-garbage", "x.pt payload is unreadable ("),
+    ("payload-garbage", "x.pt payload is unreadable (UnpicklingError)"),
     ("payload-list", "x.pt payload is not a dict (corrupt file)"),
 ])
 def test_each_kind_of_damage_is_refused_with_its_reason(tmp_path, damage, reason):
@@ -73,6 +73,27 @@ def test_each_kind_of_damage_is_refused_with_its_reason(tmp_path, damage, reason
     with pytest.raises(TrainingStateError) as info:
         load_training_state(path)
     assert str(info.value).startswith(reason) and "\n" not in str(info.value), str(info.value)
+
+
+class _RunsCode:
+    """Unpickling this calls os.mkdir(marker): what a crafted training state would do to a code-running loader."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.mkdir, (self.marker,)
+
+
+@pytest.mark.parametrize("where", ["outer", "payload"])
+def test_a_state_file_that_would_run_code_is_refused_without_running_it(tmp_path, where):
+    marker = tmp_path / "code-ran"
+    evil = _saved({"cur_nimg": _RunsCode(marker)})
+    (tmp_path / "x.pt").write_bytes(evil if where == "outer" else _wrapped(evil))
+    with pytest.raises(TrainingStateError, match="(truncated or corrupt|payload is unreadable) "
+                                                 r"\(UnpicklingError\)"):
+        load_training_state(tmp_path / "x.pt")
+    assert not marker.exists()
 
 
 def _flip_written_bytes(monkeypatch) -> None:
@@ -158,7 +179,7 @@ WANT = {"cur_tick": "an integer >= 0", "batch_idx": "an integer >= 0", "tick_sta
 
 BAD = [("cur_tick", -1), ("batch_idx", 0.5), ("tick_start_nimg", "4"), ("last_snapshot_nimg", -1),
        ("last_snapshot_nimg", False), ("wall_seconds", -0.5), ("wall_seconds", math.inf), ("wall_seconds", True),
-       ("wall_seconds", "1"), ("metric_history", [{"fid": 1.0}, 3]), ("metric_history", ({"fid": 1.0},)),
+       ("wall_seconds", "1"), ("wall_seconds", 10 ** 400), ("ada.sign_sum", -10 ** 400), ("metric_history", [{"fid": 1.0}, 3]), ("metric_history", ({"fid": 1.0},)),
        ("G_opt", {"state": [], "param_groups": []}), ("D_opt", {"state": {}, "param_groups": {}}),
        ("D_opt", {"state": {}, "param_groups": [[]]}), ("G_opt", None),
        ("pl_mean", torch.zeros(2)), ("pl_mean", torch.zeros([], dtype=torch.int64)), ("pl_mean", 0.0),
