@@ -30,13 +30,13 @@ JOBS=${MUTATION_JOBS:-1}
 declare -A MODULES=(
   [augment/render.py]="tests/augment/test_generate_reference.py tests/augment/test_generate.py::test_image_depends_only_on_seed_and_noise_mode"
   [augment/datasets/splits.py]="tests/augment/test_truth_splits.py tests/augment/test_datasets_splits.py"
-  [stylegan_ada/checkpoint.py]="tests/stylegan_ada/test_checkpoint.py tests/stylegan_ada/test_resume_state.py tests/augment/test_hardening_resume.py"
+  [stylegan_ada/checkpoint.py]="tests/stylegan_ada/test_checkpoint.py tests/stylegan_ada/test_checkpoint_hostile_bounds.py tests/stylegan_ada/test_resume_state.py tests/augment/test_hardening_resume.py"
   [stylegan_ada/training/snapshots.py]="tests/stylegan_ada/test_snapshot_completeness.py tests/stylegan_ada/test_resume_state.py tests/augment/test_hardening_resume.py::test_a_replay_never_overwrites_a_good_network_snapshot_with_other_weights tests/augment/test_hardening_resume.py::test_resume_refuses_when_every_snapshot_file_is_damaged tests/augment/test_hardening_resume.py::test_training_state_with_a_wrong_value_type_is_skipped_naming_the_field"
   [stylegan_ada/training/state.py]="tests/stylegan_ada/test_resume_state.py tests/augment/test_truth_state_schema.py tests/stylegan_ada/test_training_state_file.py tests/stylegan_ada/test_snapshot_completeness.py"
   [augment/leak_guard.py]="tests/augment/test_leak_guard_mutants.py"
   [classify/metrics.py]="tests/classify/test_classify_metrics.py tests/classify/test_truth_classify_metrics.py"
   [classify/stats.py]="tests/classify/test_classify_stats.py tests/classify/test_classify_metrics.py"
-  [classify/results.py]="tests/classify/test_classify_metrics.py tests/classify/test_truth_classify_metrics.py"
+  [classify/results.py]="tests/classify/test_classify_metrics.py tests/classify/test_truth_classify_metrics.py tests/classify/test_results_writers.py"
 )
 ORDER=(augment/render.py augment/datasets/splits.py stylegan_ada/checkpoint.py stylegan_ada/training/snapshots.py
        stylegan_ada/training/state.py augment/leak_guard.py classify/metrics.py classify/stats.py classify/results.py)
