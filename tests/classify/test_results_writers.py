@@ -6,13 +6,19 @@ import fcntl
 import json
 
 import classify.results as results
-from classify.results import append_summary, next_run_number, run_id, summary_row, table_markdown, write_table
+from classify.results import (aggregate, append_summary, interval, next_run_number, run_id, summary_row,
+                              table_markdown, write_table)
 
 FOOTNOTE = ("Macro-averaged precision, recall and F1; mean ± sample sd over seeds. 95 % CI of F1: (t) Student-t over "
             "seeds (≥ 3), (bootstrap) stratified bootstrap over the clips of that split for a single run; '-' for 2 "
             "seeds. Paired differences between arms: `classify compare`.")
 HEADER = ("run_id,created,kind,train,test,arch,mode,pretrained,seed,n_train,n_val,n_test,lr,best_epoch,val_macro_f1,"
           "val_accuracy,test_macro_f1,test_accuracy,test_macro_precision,test_macro_recall,seconds,code_version")
+
+
+def _raw(path) -> str:
+    """The file's text with its line endings as written (read_text would turn \r\n into \n)."""
+    return path.read_bytes().decode("utf-8")
 
 
 def test_next_run_number_counts_runs_being_written_and_only_five_digit_prefixes(tmp_path):
@@ -63,25 +69,26 @@ def test_append_summary_creates_the_file_with_every_column_in_order(tmp_path):
     append_summary(results_dir, [_row("00000-a", seed=0, ignored_key="x")])
     path = append_summary(results_dir, [_row("00001-b", mode="head")])
     assert path == results_dir / "summary.csv"
-    assert path.read_text(encoding="utf-8") == (
+    assert _raw(path) == (
         HEADER + "\n"
         "00000-a,,,real,,cnn,,,0,,,,,,,,0.5000,,,,,\n"
         "00001-b,,,real,,cnn,head,,,,,,,,,,0.5000,,,,,\n")
 
 
 def test_append_summary_keeps_the_columns_and_rows_of_an_older_file(tmp_path):
-    (tmp_path / "summary.csv").write_text("run_id,note,train\n00000-old,kept é,gan\n", encoding="utf-8")
+    # a quoted value with a line break inside survives the rewrite byte for byte
+    (tmp_path / "summary.csv").write_bytes('run_id,note,train\n00000-old,"kept é\r\nline 2",gan\n'.encode())
     append_summary(tmp_path, [_row("00001-new", note="n2")])
-    assert (tmp_path / "summary.csv").read_text(encoding="utf-8") == (
+    assert _raw(tmp_path / "summary.csv") == (
         HEADER + ",note\n"
-        "00000-old,,,gan,,,,,,,,,,,,,,,,,,,kept é\n"
+        '00000-old,,,gan,,,,,,,,,,,,,,,,,,,"kept é\r\nline 2"\n'
         "00001-new,,,real,,cnn,,,,,,,,,,,0.5000,,,,,,n2\n")
 
 
 def test_append_summary_to_an_empty_file_writes_the_header(tmp_path):
     (tmp_path / "summary.csv").write_text("")
     append_summary(tmp_path, [_row("00000-a")])
-    assert (tmp_path / "summary.csv").read_text() == HEADER + "\n00000-a,,,real,,cnn,,,,,,,,,,,0.5000,,,,,\n"
+    assert _raw(tmp_path / "summary.csv") == HEADER + "\n00000-a,,,real,,cnn,,,,,,,,,,,0.5000,,,,,\n"
 
 
 def test_append_summary_holds_an_exclusive_lock_while_it_rewrites_the_file(tmp_path, monkeypatch):
@@ -146,7 +153,7 @@ def test_write_table_writes_markdown_csv_and_json_by_hand(tmp_path):
     tables = tmp_path / "tables"
     assert paths == {"md": tables / "q1.md", "csv": tables / "q1.csv", "json": tables / "q1.json"}
     assert sorted(p.name for p in tables.iterdir()) == ["q1.csv", "q1.json", "q1.md"]
-    assert paths["md"].read_text(encoding="utf-8") == "\n".join([
+    assert _raw(paths["md"]) == "\n".join([
         "# Q1", "",
         "| Train | Model | Mode | Weights | Split | Accuracy | Precision | Recall | F1 | F1 95 % CI | Seeds |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -155,7 +162,7 @@ def test_write_table_writes_markdown_csv_and_json_by_hand(tmp_path):
         "| [0.30, 0.50] (bootstrap) | 1 |",
         "| gan | resnet18 | - | imagenet | test | 0.60 ± 0.14 | 0.50 ± 0.35 | 0.40 ± 0.00 | 0.40 ± 0.14 | - | 2 |",
         "", FOOTNOTE, ""])
-    assert paths["csv"].read_text(encoding="utf-8") == (
+    assert _raw(paths["csv"]) == (
         "train,arch,mode,pretrained,split,n,"
         "accuracy,accuracy_sd,accuracy_ci_low,accuracy_ci_high,accuracy_ci_method,"
         "macro_precision,macro_precision_sd,macro_precision_ci_low,macro_precision_ci_high,macro_precision_ci_method,"
@@ -172,3 +179,24 @@ def test_write_table_writes_markdown_csv_and_json_by_hand(tmp_path):
         ("real", "val", 1, [0]), ("real", "test", 1, [0]), ("gan", "test", 2, [1, 2])]
     assert doc["rows"][1]["macro_f1_ci95"] == [0.3, 0.5] and doc["rows"][1]["macro_f1_ci_method"] == "bootstrap"
     assert set(doc) == {"title", "rows", "runs"}
+
+
+def test_a_two_seed_group_has_no_interval_even_when_each_run_has_its_bootstrap():
+    # every run's val/test entry carries its own bootstrap CI (classify/clip_scores.py); neither is the group's
+    runs = [{"run_id": f"0000{i}", "train": "real", "arch": "cnn", "seed": i,
+             "test": _scores(0.5, 0.5, 0.5, 0.4 + 0.1 * i, macro_f1_ci95=[0.1 * i, 0.9])} for i in range(2)]
+    assert interval(runs, "test") == (None, "none")
+    (row,) = aggregate(runs)
+    assert row["macro_f1_ci95"] is None and row["macro_f1_ci_method"] == "none"
+
+
+def test_interval_defaults_to_macro_f1():
+    run = {"test": _scores(0.5, 0.5, 0.5, 0.4, macro_f1_ci95=[0.1, 0.2], accuracy_ci95=[0.7, 0.8])}
+    assert interval([run], "test") == ([0.1, 0.2], "bootstrap")
+
+
+def test_runs_without_mode_or_weights_keys_group_with_empty_ones():
+    old = {"run_id": "00000-old", "train": "real", "arch": "cnn", "seed": 0, "test": _scores(0.5, 0.5, 0.5, 0.5)}
+    new = {**old, "run_id": "00001-new", "seed": 1, "mode": "", "pretrained": ""}
+    (row,) = aggregate([old, new])
+    assert (row["mode"], row["pretrained"], row["n"], row["seeds"]) == ("", "", 2, [0, 1])
