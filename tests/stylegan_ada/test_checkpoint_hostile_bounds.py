@@ -173,3 +173,17 @@ def test_a_header_that_is_not_an_object_is_refused():
 def test_loaded_pipe_p_is_a_tensor_copy_of_the_record():
     pipe = load_snapshot_bytes(_snapshot(json.dumps({"kwargs": {"xflip": 1}, "p": 0.375})))["augment_pipe"]
     assert torch.equal(pipe.p, torch.tensor(0.375))
+
+
+def test_a_bad_tensor_spec_after_the_metadata_entry_is_still_refused():
+    meta_first = {"__metadata__": {"format": SNAPSHOT_FORMAT}, "G.a": {"dtype": "F32", "shape": [1]}}
+    assert _refused(_frame(json.dumps(meta_first).encode())) == (
+        "x.safetensors: snapshot header entry 'G.a' is not a tensor spec (dtype, shape, data_offsets); the file is "
+        "corrupt")
+
+
+def test_a_long_tensor_name_is_cut_to_60_characters_in_the_reason():
+    name = "G." + "n" * 58 + "TAIL"                 # 64 characters: the first 60 are named
+    msg = _refused(_snapshot(tensors={name: {"dtype": "F32", "shape": [1]}}, payload=b"\0" * 4))
+    assert msg == ("x.safetensors: snapshot header entry 'G." + "n" * 58 + "' is not a tensor spec (dtype, shape, "
+                   "data_offsets); the file is corrupt")
