@@ -187,3 +187,27 @@ def test_a_long_tensor_name_is_cut_to_60_characters_in_the_reason():
     msg = _refused(_snapshot(tensors={name: {"dtype": "F32", "shape": [1]}}, payload=b"\0" * 4))
     assert msg == ("x.safetensors: snapshot header entry 'G." + "n" * 58 + "' is not a tensor spec (dtype, shape, "
                    "data_offsets); the file is corrupt")
+
+
+# --------------------------------------------------------------- copy_state_into (resume, reference and TF loaders)
+
+class _Refused(ValueError):
+    pass
+
+
+def test_copy_state_into_refuses_a_wrong_shape_with_the_callers_error_and_name():
+    module = torch.nn.Linear(2, 3)
+    state = {"weight": torch.zeros(3, 3), "bias": torch.zeros(3)}
+    with pytest.raises(_Refused) as info:
+        checkpoint.copy_state_into(module, state, what="net.pkl: G", error=_Refused)
+    assert str(info.value) == "net.pkl: G: tensor weight has shape (3, 3), the network expects (3, 2)"
+
+
+def test_copy_state_into_lets_kept_names_keep_their_value_and_copies_the_rest():
+    module = torch.nn.Linear(2, 3)
+    bias = module.bias.detach().clone()
+    checkpoint.copy_state_into(module, {"weight": torch.ones(3, 2)}, what="G", error=_Refused, keep=("bias",))
+    assert torch.equal(module.weight, torch.ones(3, 2)) and torch.equal(module.bias, bias)
+    missing = r"^G: stored tensors do not match .*: missing 1 \(e\.g\. bias\)$"
+    with pytest.raises(checkpoint.NetworkLoadError, match=missing):
+        checkpoint.copy_state_into(torch.nn.Linear(2, 3), {"weight": torch.ones(3, 2)}, what="G")
