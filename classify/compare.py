@@ -167,7 +167,7 @@ def compare_runs(a: Sequence[Run], b: Sequence[Run], *, n_resamples: int = N_RES
         f1 = [r.macro_f1 for r in runs]
         interval = t_interval(f1) if len(f1) >= 3 else None
         return {"arm": runs[0].arm, "runs": [r.run_id for r in runs], "seeds": [r.seed for r in runs],
-                "macro_f1": f1, "mean": float(np.mean(f1)), "sd": float(np.std(f1, ddof=1)) if len(f1) > 1 else 0.0,
+                "macro_f1": f1, "mean": float(np.mean(f1)), "sd": float(np.std(f1, ddof=1)) if len(f1) > 1 else None,   # undefined for one run
                 "ci95": list(interval) if interval else None, "ci_method": "t" if interval else "none",
                 "per_run_bootstrap_ci95": [list(bootstrap_ci(r.y_true, r.y_pred, n_classes)) for r in runs]}
 
@@ -209,8 +209,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"# classify compare: {r['b']['arm']} (B) vs {r['a']['arm']} (A)", "",
         "| A | B | macro-F1 A | macro-F1 B | B − A [95 % CI] | p | per-seed B − A [t 95 %] | test clips |",
         "|---|---|---|---|---|---|---|---|",
-        f"| {r['a']['arm']} | {r['b']['arm']} | {r['a']['mean']:.3f} ± {r['a']['sd']:.3f} | "
-        f"{r['b']['mean']:.3f} ± {r['b']['sd']:.3f} | {r['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {r['p_value']:.3g} | "
+        f"| {r['a']['arm']} | {r['b']['arm']} | {_mean_sd(r['a'])} | "
+        f"{_mean_sd(r['b'])} | {r['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {r['p_value']:.3g} | "
         f"{seed_cell(r)} | {r['n_test']} |", "",
         "B − A: mean over seeds of the paired macro-F1 difference on the same test clips. 95 % CI: stratified "
         f"bootstrap of the test clips ({r['interval']['resamples']} resamples, the same clips for both arms and all "
@@ -219,6 +219,10 @@ def markdown(r: dict[str, Any]) -> str:
         "differences, 3 or more pairs). An interval that contains 0 (or p ≥ 0.05) means the data cannot tell the "
         "arms apart.", "",
         f"A runs: {', '.join(r['a']['runs'])}", f"B runs: {', '.join(r['b']['runs'])}", ""])
+
+
+def _mean_sd(side: dict[str, Any]) -> str:
+    return f"{side['mean']:.3f} ± {side['sd']:.3f}" if side["sd"] is not None else f"{side['mean']:.3f} (one run)"
 
 
 def seed_cell(r: dict[str, Any]) -> str:

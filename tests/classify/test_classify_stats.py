@@ -161,3 +161,17 @@ def test_a_freeze_filter_never_mixes_frozen_and_training_batch_norm_runs(tmp_pat
     names = lambda spec: [d.name[:5] for d, _ in select(ws, spec)]
     assert names("arm=real,mode=freeze") == ["00000", "00001"]
     assert names("arm=real,mode=freeze,freeze_bn=train") == ["00002"]
+
+
+def test_one_run_per_arm_has_no_spread_to_report(tmp_path):
+    ws = make_image_workspace(tmp_path / "ws")
+    truth = ["b", "b", "a", "a"]
+    _fake_run(ws.root, 0, "real", 0, ["b", "b", "b", "a"], truth)
+    _fake_run(ws.root, 1, "real~x", 0, truth, truth)
+    res = CliRunner().invoke(cli, ["compare", "-w", str(ws.root), "--runs-a", "00000", "--runs-b", "00001",
+                                   "--resamples", "100", "--name", "one"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    out = json.loads((ws.root / "results" / "compare" / "one.json").read_text())
+    assert out["a"]["sd"] is None and out["b"]["sd"] is None         # a sample sd of one value is undefined
+    md = (ws.root / "results" / "compare" / "one.md").read_text()
+    assert "± 0.000" not in md and "0.733 (one run)" in md and "1.000 (one run)" in md
