@@ -1,6 +1,7 @@
 """Writing a snapshot pair (network + training state) and restoring a run from one."""
 from __future__ import annotations
 
+import errno
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,3 +165,14 @@ def continue_from_network(run_dir: Path, nets: dict[str, torch.nn.Module], augme
         raise TrainingStateError(f"no usable snapshot in {run_dir} (every network snapshot and training state is "
                                  "damaged); start a new run without --resume (the damaged files are left in place)")
     return None
+
+
+def write_failure_message(run_dir: Path, exc: OSError, tag: str) -> str:
+    """One line for a failed write at snapshot ``tag``: what failed, whether the previous pair is intact, what to do."""
+    prev = [t for t in rd.state_tags(run_dir) if rd.tag_nimg(t) < rd.tag_nimg(tag)]
+    intact = f"the previous snapshot {prev[-1]} is intact" if prev else "no earlier snapshot exists"
+    what = f"snapshot {tag}" if exc.filename is None or "snapshot" in str(exc.filename) or "state" in str(
+        exc.filename) else Path(exc.filename).name
+    if exc.errno == errno.ENOSPC:
+        return f"disk full while writing {what} in {run_dir}; {intact}; free some space, then resume"
+    return f"cannot write {what} in {run_dir} ({exc.strerror or exc}); {intact}"

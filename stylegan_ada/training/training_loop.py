@@ -13,7 +13,6 @@ the batch over processes draws the same numbers as one process doing several rou
 from __future__ import annotations
 
 import copy
-import errno
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from stylegan_ada.training.options import TrainingOptions
 from stylegan_ada.training.phases import EmaUpdater, apply_opt_kwargs, build_phases, ema_beta
 from stylegan_ada.training.seeding import derive_seed, seed_round
 from stylegan_ada.training.snapshots import (Progress, continue_from_network, discard_network, load_networks_into,
-                                            restore_rng_from, save_network, save_state)
+                                            restore_rng_from, save_network, save_state, write_failure_message)
 from stylegan_ada.training.state import TrainingStateError
 from stylegan_ada.training.stats import StatCollector
 from stylegan_ada.training.tensorboard import TickWriter
@@ -358,14 +357,7 @@ class Trainer:
         return path
 
     def _write_error(self, exc: OSError, tag: str) -> TrainingError:
-        prev = [t for t in rd.state_tags(self.run_dir) if rd.tag_nimg(t) < rd.tag_nimg(tag)]
-        intact = f"the previous snapshot {prev[-1]} is intact" if prev else "no earlier snapshot exists"
-        what = f"snapshot {tag}" if exc.filename is None or "snapshot" in str(exc.filename) or "state" in str(
-            exc.filename) else Path(exc.filename).name
-        if exc.errno == errno.ENOSPC:
-            return TrainingError(f"disk full while writing {what} in {self.run_dir}; {intact}; free some space, "
-                                 "then resume")
-        return TrainingError(f"cannot write {what} in {self.run_dir} ({exc.strerror or exc}); {intact}")
+        return TrainingError(write_failure_message(self.run_dir, exc, tag))
 
     def _extra(self) -> dict[str, Any]:
         pr = self.progress
