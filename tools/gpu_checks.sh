@@ -75,6 +75,8 @@ else
   step tests_gpu "$limit" "$py" -m pytest -q -x tests/stylegan_ada/test_ops.py \
     tests/stylegan_ada/test_cuda_backend.py tests/stylegan_ada/test_cuda_backend_functions.py \
     tests/stylegan_ada/test_networks.py
+  GENERATE_TEST_DEVICE=cuda step generate_cuda "$limit" "$py" -m pytest -q -x \
+    tests/augment/test_generate_reference.py -k test_synthesize_reproduces_the_reference_images
   step bench_generate "$limit" "$py" tools/bench_generate.py --device cuda --n 1000
   step bench_classify "$limit" "$py" tools/bench_classify.py --device cuda
 fi

@@ -8,6 +8,8 @@ reference's three uint8 channels, and their average offset from it is ~0 (a mapp
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -24,6 +26,8 @@ from tests.support.workspaces import snapshot_path
 
 SETTINGS = [(psi, noise) for psi in ("1.0", "0.7") for noise in ("const", "none")]
 NETS = [("G", None), ("Gc", 0), ("Gc", 1), ("Gc", 2)]
+# tools/gpu_checks.sh sets cuda: the pipelined CUDA path (non-blocking copy, event) against the same reference
+SYNTH_DEVICE = os.environ.get("GENERATE_TEST_DEVICE", "cpu")
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +81,12 @@ def test_pixel_mapping_is_the_references(ref):
 
 @pytest.mark.parametrize("net,label", NETS)
 def test_synthesize_reproduces_the_reference_images(ref, net, label):
-    G = fixture_network(net)
+    G = fixture_network(net).to(SYNTH_DEVICE)
     seeds = [int(s) for s in ref["seeds"]]
     for psi, noise in SETTINGS:
         key = _key(net, label, psi, noise)
         got = list(synthesize(G, seeds, label=label, truncation_psi=float(psi), noise_mode=noise, batch=2,
-                              device="cpu"))
+                              device=SYNTH_DEVICE))
         assert [s for chunk, _ in got for s in chunk] == seeds
         assert_reference_gray(np.concatenate([g for _, g in got]), ref[key + "/float"], ref[key + "/uint8"])
 
