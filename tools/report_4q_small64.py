@@ -64,9 +64,9 @@ def arm_table(runs: dict[tuple[str, str], dict[int, dict[str, Any]]]) -> str:
             ms = [runs[(clf, arm)][s] for s in sorted(runs[(clf, arm)])]
             f1 = [m["test"]["macro_f1"] for m in ms]
             ci = t_interval(f1) if len(f1) >= 3 else None
-            sd = np.std(f1, ddof=1) if len(f1) > 1 else 0.0
+            spread = f"± {np.std(f1, ddof=1):.3f}" if len(f1) > 1 else "(one run)"  # one run has no sd
             mark = " (best image preset by val)" if arm == best else ""
-            lines.append(f"| {clf} | {arm}{mark} | {np.mean(f1):.3f} ± {sd:.3f} | "
+            lines.append(f"| {clf} | {arm}{mark} | {np.mean(f1):.3f} {spread} | "
                          f"{f'[{ci[0]:.3f}, {ci[1]:.3f}]' if ci else '–'} | {' / '.join(f'{x:.3f}' for x in f1)} | "
                          f"{np.mean([m['val']['macro_f1'] for m in ms]):.3f} | "
                          f"{', '.join(m['run_id'][:5] for m in ms)} |")
