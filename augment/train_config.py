@@ -36,7 +36,8 @@ RESULT_ARGS = ("extra_images", "defaults", "batch", "batch_gpu", "gamma", "mirro
 # TrainArgs field -> the TrainingOptions field it sets (the options a user gives directly).
 TO_OPTION = {"kimg": "total_kimg", "batch": "batch", "batch_gpu": "batch_gpu", "gamma": "gamma", "mirror": "mirror",
              "aug": "aug", "augpipe": "augpipe", "target": "ada_target", "p": "augment_p", "snap": "snap",
-             "tick_kimg": "kimg_per_tick", "metrics": "metrics", "seed": "seed", "keep": "keep",
+             "tick_kimg": "kimg_per_tick", "metrics": "metrics", "features": "metrics_features", "seed": "seed",
+             "keep": "keep",
              "precision": "precision", "channels_last": "channels_last", "compile": "compile",
              "cuda_graphs": "cuda_graphs"}
 OPTION_NAMES = {"cls": "--class", "from_": "--from", "extra_images": "--extra-images", "batch_gpu": "--batch-gpu",
@@ -71,6 +72,7 @@ class TrainArgs:
     snap: int | None = None
     tick_kimg: float | None = None
     metrics: str | None = None
+    features: str | None = None
     seed: int | None = None
     freezed: int = 0
     from_: str | None = None

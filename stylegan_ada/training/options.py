@@ -80,6 +80,11 @@ def check_option(name: str, value: Any) -> None:
     if name in CHOICES:
         if value not in CHOICES[name]:
             raise OptionError(name, f"must be one of {', '.join(CHOICES[name])}, got {value!r}")
+    elif name == "metrics_features":
+        from stylegan_ada.metrics.extractors import EXTRACTOR_NAMES  # here, not at the top: it imports torch
+
+        if value not in EXTRACTOR_NAMES:
+            raise OptionError(name, f"must be one of {', '.join(EXTRACTOR_NAMES)}, got {value!r}")
     elif name in RANGES and value is not None:
         lo, hi, integer, exclusive = RANGES[name]
         check_range(name, value, lo, hi, integer=integer, exclusive=exclusive)
@@ -127,6 +132,7 @@ class TrainingOptions:
     image_snap: int = 50                  # fakes grid every `image_snap` ticks
     metrics: str = "none"                 # fid | kid | none, evaluated at every network snapshot
     metrics_num_gen: int = 1000
+    metrics_features: str = "auto"       # their feature extractor (stylegan_ada.metrics.EXTRACTOR_NAMES)
     keep: int = 3                         # snapshot pairs kept (0 = all); the best-metric network is always kept
     seed: int = 0
     mirror: bool = False

@@ -64,7 +64,7 @@ def test_musicnn_feature_extractor_is_the_patch_mean_of_penultimate(images, monk
     assert feats.shape == (1, 200)
     torch.testing.assert_close(feats, ref, rtol=1e-4, atol=1e-5)
     assert get_feature_extractor("auto").name != "musicnn"
-    monkeypatch.setenv("STYLEGAN_ADA_FEATURES", "musicnn")         # how augment train's FID ('auto') uses it
+    monkeypatch.setenv("STYLEGAN_ADA_FEATURES", "musicnn")         # what 'auto' means when set
     assert get_feature_extractor("auto") is extractor
 
 
