@@ -193,6 +193,13 @@ def build_options(a: TrainArgs, resolution: int, c_dim: int) -> Any:
         raise UserError(f"{flag(exc.name)} {detail}") from None
     except presets.PresetError as exc:
         raise UserError(f"--cfg {a.cfg}: {exc}") from None
+    if opts.metrics != "none":  # now, not as a warning at every snapshot of a run that may last hours
+        from stylegan_ada.metrics.extractors import unavailable_reason
+
+        reason = unavailable_reason(opts.metrics_features)
+        if reason:
+            raise UserError(f"--features {opts.metrics_features}: {reason}; or choose another --features, or "
+                            "--metrics none")
     return opts
 
 

@@ -24,7 +24,7 @@ from stylegan_ada.metrics import efficientnet_lite0 as effnet
 
 __all__ = ["FeatureExtractor", "EfficientNetLite0Extractor", "InceptionExtractor", "MusiCNNExtractor",
            "get_feature_extractor",
-           "find_weights", "EXTRACTOR_NAMES", "WEIGHTS_DIR_ENV", "AUTO_ENV"]
+           "find_weights", "unavailable_reason", "EXTRACTOR_NAMES", "WEIGHTS_DIR_ENV", "AUTO_ENV"]
 
 EXTRACTOR_NAMES = ("auto", "inception", "inception-fid", "inception-torchvision", "efficientnet-lite0", "musicnn")
 WEIGHTS_DIR_ENV = "STYLEGAN_ADA_WEIGHTS_DIR"
@@ -165,19 +165,46 @@ def _missing_weights_message(variants: list[str]) -> str:
 _EXTRACTORS: dict[tuple[str, str, str], FeatureExtractor] = {}
 
 
-def get_feature_extractor(name: str = "auto", device: torch.device | str = "cpu") -> FeatureExtractor:
-    """Feature extractor by name (see the module docstring), cached per process and device."""
+def _resolve_name(name: str) -> str:
     if name == "auto" and os.environ.get(AUTO_ENV, "auto") != "auto":
         name = os.environ[AUTO_ENV]
     if name not in EXTRACTOR_NAMES:
         raise ValueError(f"unknown feature extractor {name!r}; choose one of {', '.join(EXTRACTOR_NAMES)}")
+    return name
+
+
+def _inception_variants(name: str) -> list[str]:
+    return {"auto": list(_WEIGHT_FILES), "inception": list(_WEIGHT_FILES)}.get(name, [name])
+
+
+def unavailable_reason(name: str = "auto") -> str | None:
+    """Why extractor ``name`` could not be built from what is on disk (weights missing, or not the expected file),
+    or None; builds no network. For a check before hours of training, where each snapshot would only warn."""
+    name = _resolve_name(name)
+    if name in ("auto", "efficientnet-lite0"):  # 'auto' falls back to the shipped EfficientNet
+        return None
+    if name == "musicnn":
+        from stylegan_ada.musicnn.weights import WeightsError, resolve_wheel
+
+        try:
+            resolve_wheel()
+        except WeightsError as exc:
+            return str(exc)
+        return None
+    variants = _inception_variants(name)
+    return None if any(find_weights(v) for v in variants) else _missing_weights_message(variants)
+
+
+def get_feature_extractor(name: str = "auto", device: torch.device | str = "cpu") -> FeatureExtractor:
+    """Feature extractor by name (see the module docstring), cached per process and device."""
+    name = _resolve_name(name)
     device = torch.device(device)
     if name == "musicnn":
         key = (name, "MSD_musicnn", str(device))
         if key not in _EXTRACTORS:
             _EXTRACTORS[key] = MusiCNNExtractor().to(device)
         return _EXTRACTORS[key]
-    variants = {"auto": list(_WEIGHT_FILES), "inception": list(_WEIGHT_FILES)}.get(name, [name])
+    variants = _inception_variants(name)
     weights = None
     if name != "efficientnet-lite0":
         found = [(v, find_weights(v)) for v in variants]

@@ -56,3 +56,26 @@ def test_the_snapshot_metric_uses_the_chosen_extractor():
         assert out is not None and out["extractor"] == name, logged
         assert out["fid"] >= 0
     assert logged[-1].endswith("(extractor musicnn)")
+
+
+def test_weights_missing_for_the_chosen_extractor_are_refused_before_training(tmp_path):
+    ws = make_ws(tmp_path / "ws")
+    empty = {"AUGMENT_CACHE": str(tmp_path / "cache"), "STYLEGAN_ADA_WEIGHTS_DIR": str(tmp_path / "weights"),
+             "TORCH_HOME": str(tmp_path / "torch")}
+    base = ("-w", ws.root, "--class", "a", "--cfg", "tiny", "--device", "cpu", "--metrics", "fid", "--kimg", "0.01")
+    line = _one_error_line(_invoke(*base, "--features", "musicnn", env=empty))
+    assert line.startswith("error: --features musicnn: the MusiCNN weights (the musicnn 0.1.0 wheel) are not at ")
+    assert "classify weights fetch musicnn" in line and line.endswith("or choose another --features, or --metrics none")
+    line = _one_error_line(_invoke(*base, "--features", "inception-fid", env=empty))
+    assert line.startswith("error: --features inception-fid: Inception-v3 weights not found in ")
+    assert not (ws.root / "runs").exists()  # refused before any run folder was made
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "musicnn-0.1.0-py3-none-any.whl").write_bytes(b"not a wheel")
+    line = _one_error_line(_invoke(*base, "--features", "musicnn", "--dry-run", env=empty))
+    assert "is not the musicnn 0.1.0 wheel" in line
+    # without a metric nothing needs the extractor; the default 'auto' always has the shipped EfficientNet
+    for extra in (("--metrics", "none", "--features", "musicnn"), ()):
+        res = _invoke("-w", ws.root, "--class", "a", "--cfg", "tiny", "--device", "cpu", "--dry-run", *extra, env=empty)
+        assert res.exit_code == 0, res.output
+    res = _invoke(*base, "--dry-run", env=empty)
+    assert res.exit_code == 0, res.output
