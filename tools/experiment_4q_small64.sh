@@ -10,7 +10,9 @@
 #   best-FID snapshot (FID against the class's train+val reals: never test) → check-novelty → a few fakes as audio →
 #   1000 audio-augmented copies per class → classifiers × arms × seeds → classic baseline → paired comparisons.
 # Environment: CFG (tiny|small, default small), KIMG (200), SEEDS (0,1,2), N_FAKES (1000), CONCURRENT (2: classes
-# trained at once, one thread each), CLASSIFIERS (see below).
+# trained at once, one thread each), CLASSIFIERS (see below), CONTROLS_ONLY (1: only the steps that need no GAN —
+# prepare, augment classic, the arms without fakes, the baseline — e.g. beside a GAN run in another shell; a later
+# full run skips what they finished).
 set -euo pipefail
 ws=${1:?usage: tools/experiment_4q_small64.sh WORKSPACE [SHARED]}
 shared=${2:-../shared}
@@ -19,6 +21,7 @@ kimg=${KIMG:-200}
 seeds=${SEEDS:-0,1,2}
 n_fakes=${N_FAKES:-1000}
 concurrent=${CONCURRENT:-2}
+controls_only=${CONTROLS_ONLY:-0}
 export AUGMENT_WORKSPACE=$ws
 stamps=$ws/.runbook
 
@@ -32,7 +35,9 @@ if [[ ! -f $ws/augment.json ]]; then
 fi
 
 echo "== 2. per-class GANs: --cfg $cfg, $kimg kimg each, from scratch, thesis defaults (ADA 0.7, gamma 10, mirror)"
-if ! done_before "gans-$kimg"; then
+if [[ $controls_only == 1 ]]; then
+  echo "-- skipped (CONTROLS_ONLY=1)"
+elif ! done_before "gans-$kimg"; then
   if compgen -G "$ws/runs/_jobs/*/job.json" >/dev/null; then
     augment train --classes all --resume --kimg "$kimg" --concurrent "$concurrent" --quiet
   else
@@ -43,7 +48,9 @@ if ! done_before "gans-$kimg"; then
 fi
 
 echo "== 3. $n_fakes fakes per class from the best-FID snapshot, memorization check, a few fakes as audio"
-if ! done_before fakes; then
+if [[ $controls_only == 1 ]]; then
+  echo "-- skipped (CONTROLS_ONLY=1)"
+elif ! done_before fakes; then
   augment generate --n "$n_fakes" --pick best --force --quiet
   augment check-novelty
   for c in $(python -c "import json,sys; print(' '.join(json.load(open(sys.argv[1]))['classes']))" "$ws/augment.json"); do
@@ -66,6 +73,7 @@ arms=("real" "real --aug-preset thesis" "real --aug-preset specaugment" "augment
 for clf in "${classifiers[@]}"; do
   for arm in "${arms[@]}"; do
     step="eval-$(echo "$clf $arm" | tr -c 'A-Za-z0-9+_\n' '_')"
+    [[ $controls_only == 1 && $arm == *synthetic* ]] && continue
     done_before "$step" && continue
     # shellcheck disable=SC2086  # $clf and $arm hold several options on purpose
     classify eval --train $arm --test real --arch $clf --seeds "$seeds" --synthetic-per-class "$n_fakes" --quiet
@@ -79,6 +87,10 @@ if ! done_before baseline; then
   mark_done baseline
 fi
 
+if [[ $controls_only == 1 ]]; then
+  echo "== done (CONTROLS_ONLY=1): run again without it, once the GANs are trained, for the rest"
+  exit 0
+fi
 echo "== 7. paired comparisons: every arm against real and against real + classic image augmentation"
 python tools/report_4q_small64.py "$ws" --compare
 echo "== done: python tools/report_4q_small64.py $ws --out docs  writes the tables and figures for docs/experiments.md"
