@@ -98,8 +98,9 @@ def comparisons(ws: Workspace, runs: dict[tuple[str, str], dict[int, dict[str, A
 def gan_table(ws: Workspace) -> tuple[str, dict[str, list[tuple[float, float]]]]:
     """Per class: kimg reached, sec/kimg, FID at start / best (kimg) / newest, and the FID curve."""
     curves: dict[str, list[tuple[float, float]]] = {}
-    lines = ["| class | run | kimg reached | sec/kimg (median tick) | FID at 0 | best FID (kimg) | newest FID |",
-             "|---|---|---|---|---|---|---|"]
+    chosen = generated(ws)
+    lines = ["| class | run | kimg reached | sec/kimg (median tick) | FID at 0 | best FID (kimg) | newest FID | "
+             "fakes from (kimg) |", "|---|---|---|---|---|---|---|---|"]
     for stats in sorted(ws.root.glob("runs/*/*/stats.jsonl")):
         cls = stats.parent.parent.name
         if cls.startswith("_"):
@@ -113,7 +114,8 @@ def gan_table(ws: Workspace) -> tuple[str, dict[str, list[tuple[float, float]]]]
         cells = [cls, stats.parent.name, f"{recs[-1]['kimg']:.1f}",
                  f"{np.median([r['sec_per_kimg'] for r in recs[1:]] or [np.nan]):.1f}",
                  f"{fid[0][1]:.1f}" if fid else "–", f"{best[1]:.1f} ({best[0]:.0f})" if best else "–",
-                 f"{fid[-1][1]:.1f}" if fid else "–"]
+                 f"{fid[-1][1]:.1f}" if fid else "–",
+                 f"{chosen[cls]['kimg']:.1f}" if chosen.get(cls, {}).get("kimg") is not None else "–"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines), curves
 
@@ -149,15 +151,27 @@ def figures(ws: Workspace, curves: dict[str, list[tuple[float, float]]], img_dir
     out.append(img_dir / f"{PREFIX}-fid.png")
     fig.savefig(out[-1], dpi=110)
     plt.close(fig)
+    chosen = generated(ws)
     for run in sorted(p for p in ws.root.glob("runs/*/*") if (p / "reals.png").is_file()):
+        cls = run.parent.name
         fakes = sorted(run.glob("fakes*.png"))
-        for label, src in (("reals", run / "reals.png"), ("fakes", fakes[-1] if fakes else None)):
-            if src is not None:
+        # the fakes the classifiers saw (augment generate's grid, from the chosen snapshot); before generate has run,
+        # the training run's newest grid, named so that it is not mistaken for the chosen one
+        picked = ("fakes", ws.root / "synthetic" / chosen[cls]["grid"]) if cls in chosen and chosen[cls].get("grid") \
+            else ("fakes-newest", fakes[-1] if fakes else None)
+        for label, src in (("reals", run / "reals.png"), picked):
+            if src is not None and src.is_file():
                 im = Image.open(src).convert("RGB")
                 im.thumbnail((512, 512))
-                out.append(img_dir / f"{PREFIX}-{run.parent.name}-{label}.jpg")
+                out.append(img_dir / f"{PREFIX}-{cls}-{label}.jpg")
                 im.save(out[-1], quality=80)
     return out
+
+
+def generated(ws: Workspace) -> dict[str, dict[str, Any]]:
+    """Per class, what `augment generate` recorded (snapshot, kimg, grid), or {} before it has run."""
+    path = ws.root / "synthetic" / "generate.json"
+    return json.loads(path.read_text(encoding="utf-8")).get("classes", {}) if path.is_file() else {}
 
 
 def main(argv: list[str] | None = None) -> int:
