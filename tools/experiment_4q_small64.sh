@@ -12,7 +12,9 @@
 # Environment: CFG (tiny|small, default small), KIMG (200), SEEDS (0,1,2), N_FAKES (1000), CONCURRENT (2: classes
 # trained at once, one thread each), CLASSIFIERS (see below), CONTROLS_ONLY (1: only the steps that need no GAN —
 # prepare, augment classic, the arms without fakes, the baseline — e.g. beside a GAN run in another shell; a later
-# full run skips what they finished).
+# full run skips what they finished). Beside a GAN run started with `setsid`, give the controls' session a lower share
+# of the CPU with `echo 19 > /proc/$PID/autogroup` (PID: its runbook's): with autogroup scheduling, `nice` only ranks
+# processes within one session, and two sessions split the cores evenly whatever their nice values.
 set -euo pipefail
 ws=${1:?usage: tools/experiment_4q_small64.sh WORKSPACE [SHARED]}
 shared=${2:-../shared}
