@@ -95,10 +95,10 @@ def comparisons(ws: Workspace, runs: dict[tuple[str, str], dict[int, dict[str, A
     return "\n".join(lines)
 
 
-def gan_table(ws: Workspace) -> tuple[str, dict[str, list[tuple[float, float]]]]:
-    """Per class: kimg reached, sec/kimg, FID at start / best (kimg) / newest, and the FID curve."""
+def gan_table(ws: Workspace, chosen: dict[str, dict[str, Any]]) -> tuple[str, dict[str, list[tuple[float, float]]]]:
+    """Per class: kimg reached, sec/kimg, FID at start / best (kimg) / newest, the kimg of the snapshot the fakes came
+    from (``chosen``: generated()), and the FID curve."""
     curves: dict[str, list[tuple[float, float]]] = {}
-    chosen = generated(ws)
     lines = ["| class | run | kimg reached | sec/kimg (median tick) | FID at 0 | best FID (kimg) | newest FID | "
              "fakes from (kimg) |", "|---|---|---|---|---|---|---|---|"]
     for stats in sorted(ws.root.glob("runs/*/*/stats.jsonl")):
@@ -115,7 +115,7 @@ def gan_table(ws: Workspace) -> tuple[str, dict[str, list[tuple[float, float]]]]
                  f"{np.median([r['sec_per_kimg'] for r in recs[1:]] or [np.nan]):.1f}",
                  f"{fid[0][1]:.1f}" if fid else "–", f"{best[1]:.1f} ({best[0]:.0f})" if best else "–",
                  f"{fid[-1][1]:.1f}" if fid else "–",
-                 f"{chosen[cls]['kimg']:.1f}" if chosen.get(cls, {}).get("kimg") is not None else "–"]
+                 f"{kimg:.1f}" if isinstance(kimg := chosen.get(cls, {}).get("kimg"), (int, float)) else "–"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines), curves
 
@@ -131,7 +131,8 @@ def novelty_table(ws: Workspace) -> str:
     return "\n".join(lines)
 
 
-def figures(ws: Workspace, curves: dict[str, list[tuple[float, float]]], img_dir: Path) -> list[Path]:
+def figures(ws: Workspace, curves: dict[str, list[tuple[float, float]]], chosen: dict[str, dict[str, Any]],
+            img_dir: Path) -> list[Path]:
     """FID curves (PNG) and small JPEG grids of reals and of the fakes each class's generator gave."""
     import matplotlib
     matplotlib.use("Agg")
@@ -151,14 +152,14 @@ def figures(ws: Workspace, curves: dict[str, list[tuple[float, float]]], img_dir
     out.append(img_dir / f"{PREFIX}-fid.png")
     fig.savefig(out[-1], dpi=110)
     plt.close(fig)
-    chosen = generated(ws)
     for run in sorted(p for p in ws.root.glob("runs/*/*") if (p / "reals.png").is_file()):
         cls = run.parent.name
         fakes = sorted(run.glob("fakes*.png"))
         # the fakes the classifiers saw (augment generate's grid, from the chosen snapshot); before generate has run,
         # the training run's newest grid, named so that it is not mistaken for the chosen one
-        picked = ("fakes", ws.root / "synthetic" / chosen[cls]["grid"]) if cls in chosen and chosen[cls].get("grid") \
-            else ("fakes-newest", fakes[-1] if fakes else None)
+        grid = chosen.get(cls, {}).get("grid")
+        picked = ("fakes", ws.synthetic_dir / Path(str(grid)).name) if grid \
+            else ("fakes-newest", fakes[-1] if fakes else None)  # .name: the record names a file of that folder
         for label, src in (("reals", run / "reals.png"), picked):
             if src is not None and src.is_file():
                 im = Image.open(src).convert("RGB")
@@ -170,8 +171,10 @@ def figures(ws: Workspace, curves: dict[str, list[tuple[float, float]]], img_dir
 
 def generated(ws: Workspace) -> dict[str, dict[str, Any]]:
     """Per class, what `augment generate` recorded (snapshot, kimg, grid), or {} before it has run."""
-    path = ws.root / "synthetic" / "generate.json"
-    return json.loads(path.read_text(encoding="utf-8")).get("classes", {}) if path.is_file() else {}
+    from augment.synthetic import read_record  # bounded and format-checked
+
+    classes = (read_record(ws.synthetic_dir) or {}).get("classes")
+    return {c: e for c, e in classes.items() if isinstance(e, dict)} if isinstance(classes, dict) else {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -183,12 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ws = Workspace.load(args.workspace)
         runs = newest_per_seed(ws)
-        gans, curves = gan_table(ws)
+        chosen = generated(ws)
+        gans, curves = gan_table(ws, chosen)
         parts = ["## GANs", gans, "", "## Novelty", novelty_table(ws), "", "## Arms", arm_table(runs), ""]
         if args.compare:
             parts += ["## Paired comparisons", comparisons(ws, runs), ""]
         if args.out is not None:
-            parts += ["## Figures", *(f"- {p}" for p in figures(ws, curves, args.out / "img")), ""]
+            parts += ["## Figures", *(f"- {p}" for p in figures(ws, curves, chosen, args.out / "img")), ""]
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
