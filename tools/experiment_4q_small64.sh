@@ -10,11 +10,14 @@
 #   best-FID snapshot (FID against the class's train+val reals: never test) → check-novelty → a few fakes as audio →
 #   1000 audio-augmented copies per class → classifiers × arms × seeds → classic baseline → paired comparisons.
 # Environment: CFG (tiny|small, default small), KIMG (200), SEEDS (0,1,2), N_FAKES (1000), CONCURRENT (2: classes
-# trained at once, one thread each), CLASSIFIERS (see below), CONTROLS_ONLY (1: only the steps that need no GAN —
-# prepare, augment classic, the arms without fakes, the baseline — e.g. beside a GAN run in another shell; a later
-# full run skips what they finished). Beside a GAN run started with `setsid`, give the controls' session a lower share
-# of the CPU with `echo 19 > /proc/$PID/autogroup` (PID: its runbook's): with autogroup scheduling, `nice` only ranks
-# processes within one session, and two sessions split the cores evenly whatever their nice values.
+# trained at once, one thread each), CLASSIFIERS (';'-separated, see below), ARMS (';'-separated, the order they run
+# in; default below), CONTROLS_ONLY (1: only the steps that need no GAN — prepare, augment classic, the arms without
+# fakes, the baseline — e.g. beside a GAN run in another shell; a later full run skips what they finished).
+# Two copies may run at once (say one per classifier, CLASSIFIERS=...): every step holds WORKSPACE/.runbook/<step>.lock
+# while it runs, so the second copy waits for a step the first is doing and then skips it.
+# Beside a GAN run started with `setsid`, give the other session a lower share of the CPU with
+# `echo 19 > /proc/$PID/autogroup` (PID: its runbook's): with autogroup scheduling, `nice` only ranks processes within
+# one session, and two sessions split the cores evenly whatever their nice values.
 set -euo pipefail
 ws=${1:?usage: tools/experiment_4q_small64.sh WORKSPACE [SHARED]}
 shared=${2:-../shared}
@@ -27,66 +30,80 @@ controls_only=${CONTROLS_ONLY:-0}
 export AUGMENT_WORKSPACE=$ws
 stamps=$ws/.runbook
 
-done_before() { [[ -f $stamps/$1.done ]] && echo "-- $1: done before, skipped"; }
-mark_done() { mkdir -p "$stamps" && date -u +%FT%TZ > "$stamps/$1.done"; }
+# begin STEP: waits while another copy of the runbook holds STEP, then answers 1 (skip) if STEP is done.
+begin() {
+  mkdir -p "$stamps"
+  exec 9>"$stamps/$1.lock"
+  flock 9
+  if [[ -f $stamps/$1.done ]]; then
+    echo "-- $1: done before, skipped"
+    flock -u 9
+    return 1
+  fi
+}
+# finish STEP: stamps STEP done and lets the other copy in.
+finish() { date -u +%FT%TZ > "$stamps/$1.done"; flock -u 9; }
 
 echo "== 1. workspace: 4Q-small at 64 px"
-if [[ ! -f $ws/augment.json ]]; then
-  augment prepare --dataset panda4q --protocol small --resolution 64 -w "$ws" \
-    --audio-dir "$shared/data/panda4q/audio" --annotations "$shared/data/panda4q/panda_dataset_taffc_annotations.csv"
+if begin prepare; then
+  if [[ ! -f $ws/augment.json ]]; then
+    augment prepare --dataset panda4q --protocol small --resolution 64 -w "$ws" \
+      --audio-dir "$shared/data/panda4q/audio" --annotations "$shared/data/panda4q/panda_dataset_taffc_annotations.csv"
+  fi
+  finish prepare
 fi
 
 echo "== 2. per-class GANs: --cfg $cfg, $kimg kimg each, from scratch, thesis defaults (ADA 0.7, gamma 10, mirror)"
 if [[ $controls_only == 1 ]]; then
   echo "-- skipped (CONTROLS_ONLY=1)"
-elif ! done_before "gans-$kimg"; then
+elif begin "gans-$kimg"; then
   if compgen -G "$ws/runs/_jobs/*/job.json" >/dev/null; then
     augment train --classes all --resume --kimg "$kimg" --concurrent "$concurrent" --quiet
   else
     augment train --classes all --cfg "$cfg" --from scratch --kimg "$kimg" --metrics fid --device cpu \
       --concurrent "$concurrent" --quiet
   fi
-  mark_done "gans-$kimg"
+  finish "gans-$kimg"
 fi
 
 echo "== 3. $n_fakes fakes per class from the best-FID snapshot, memorization check, a few fakes as audio"
 if [[ $controls_only == 1 ]]; then
   echo "-- skipped (CONTROLS_ONLY=1)"
-elif ! done_before fakes; then
+elif begin fakes; then
   augment generate --n "$n_fakes" --pick best --force --quiet
   augment check-novelty
   for c in $(python -c "import json,sys; print(' '.join(json.load(open(sys.argv[1]))['classes']))" "$ws/augment.json"); do
     mapfile -t pngs < <(find "$ws/synthetic/$c" -name '*.png' | sort | head -n 3)
     augment listen "${pngs[@]}" --out "$ws/listen/$c"  # not under results/: the output guard refuses it
   done
-  mark_done fakes
+  finish fakes
 fi
 
 echo "== 4. $n_fakes audio-augmented copies per class (augment classic: pitch, stretch, gain, noise)"
-if ! done_before classic; then
+if begin classic; then
   augment classic --n "$n_fakes" --quiet
-  mark_done classic
+  finish classic
 fi
 
 echo "== 5. classifiers × arms, seeds $seeds"
 IFS=';' read -r -a classifiers <<< "${CLASSIFIERS:-efficientnet_lite0 --mode freeze --pretrained imagenet;small_cnn --mode whole}"
-arms=("real" "real --aug-preset thesis" "real --aug-preset specaugment" "augmented" "real+augmented"
-      "synthetic" "real+synthetic" "real+synthetic+augmented")
+# The protocol's arms first; `augmented` (copies only, no real clip) last: it is a reference, not one of its arms.
+IFS=';' read -r -a arms <<< "${ARMS:-real;real --aug-preset thesis;real --aug-preset specaugment;real+augmented;synthetic;real+synthetic;real+synthetic+augmented;augmented}"
 for clf in "${classifiers[@]}"; do
   for arm in "${arms[@]}"; do
     step="eval-$(echo "$clf $arm" | tr -c 'A-Za-z0-9+_\n' '_')"
     [[ $controls_only == 1 && $arm == *synthetic* ]] && continue
-    done_before "$step" && continue
+    begin "$step" || continue
     # shellcheck disable=SC2086  # $clf and $arm hold several options on purpose
     classify eval --train $arm --test real --arch $clf --seeds "$seeds" --synthetic-per-class "$n_fakes" --quiet
-    mark_done "$step"
+    finish "$step"
   done
 done
 
 echo "== 6. classic baseline (handcrafted audio features; model chosen by CV on train+val)"
-if ! done_before baseline; then
+if begin baseline; then
   classify baseline --quiet
-  mark_done baseline
+  finish baseline
 fi
 
 if [[ $controls_only == 1 ]]; then
