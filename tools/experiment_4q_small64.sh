@@ -13,8 +13,11 @@
 # trained at once, one thread each), CLASSIFIERS (';'-separated, see below), ARMS (';'-separated, the order they run
 # in; default below), CONTROLS_ONLY (1: only the steps that need no GAN — prepare, augment classic, the arms without
 # fakes, the baseline — e.g. beside a GAN run in another shell; a later full run skips what they finished).
-# Two copies may run at once (say one per classifier, CLASSIFIERS=...): every step holds WORKSPACE/.runbook/<step>.lock
-# while it runs, so the second copy waits for a step the first is doing and then skips it.
+# Two copies may run at once: every step holds WORKSPACE/.runbook/<step>.lock while it runs. A copy waits for a set-up
+# step (prepare, GANs, fakes, classic, baseline) that the other is doing, then skips it; an arm the other is running it
+# leaves for later and takes the next. A classifier that trains only a head on frozen, cached features runs its seeds
+# in one step (the features are computed once); any other runs one step per seed, so a kill loses one seed's work and
+# two copies share the seeds of an arm.
 # Beside a GAN run started with `setsid`, give the other session a lower share of the CPU with
 # `echo 19 > /proc/$PID/autogroup` (PID: its runbook's): with autogroup scheduling, `nice` only ranks processes within
 # one session, and two sessions split the cores evenly whatever their nice values.
@@ -30,11 +33,16 @@ controls_only=${CONTROLS_ONLY:-0}
 export AUGMENT_WORKSPACE=$ws
 stamps=$ws/.runbook
 
-# begin STEP: waits while another copy of the runbook holds STEP, then answers 1 (skip) if STEP is done.
+# begin STEP [-n]: waits while another copy of the runbook holds STEP (with -n answers 2 at once instead), then answers
+# 1 (skip) if STEP is done.
 begin() {
   mkdir -p "$stamps"
   exec 9>"$stamps/$1.lock"
-  flock 9
+  if [[ ${2:-} == -n ]]; then
+    flock -n 9 || { echo "-- $1: another copy is running it, left for later"; return 2; }
+  else
+    flock 9
+  fi
   if [[ -f $stamps/$1.done ]]; then
     echo "-- $1: done before, skipped"
     flock -u 9
@@ -89,15 +97,34 @@ echo "== 5. classifiers × arms, seeds $seeds"
 IFS=';' read -r -a classifiers <<< "${CLASSIFIERS:-efficientnet_lite0 --mode freeze --pretrained imagenet;small_cnn --mode whole}"
 # The protocol's arms first; `augmented` (copies only, no real clip) last: it is a reference, not one of its arms.
 IFS=';' read -r -a arms <<< "${ARMS:-real;real --aug-preset thesis;real --aug-preset specaugment;real+augmented;synthetic;real+synthetic;real+synthetic+augmented;augmented}"
+# eval_step STEP CLASSIFIER ARM SEEDS [-n]: one `classify eval` as one step; answers 0 (ran), 1 (done before) or 2
+# (another copy holds it, with -n). A failed eval stops the runbook (set -e does not reach into a tested function).
+eval_step() {
+  local rc=0
+  begin "$1" "${5:-}" || rc=$?
+  (( rc == 0 )) || return "$rc"
+  # shellcheck disable=SC2086  # $2 and $3 hold several options on purpose
+  classify eval --train $3 --test real --arch $2 --seeds "$4" --synthetic-per-class "$n_fakes" --quiet || exit
+  finish "$1"
+}
+later=()  # steps another copy held: waited for (then skipped, or run) once the rest is done
 for clf in "${classifiers[@]}"; do
   for arm in "${arms[@]}"; do
-    step="eval-$(echo "$clf $arm" | tr -c 'A-Za-z0-9+_\n' '_')"
     [[ $controls_only == 1 && $arm == *synthetic* ]] && continue
-    begin "$step" || continue
-    # shellcheck disable=SC2086  # $clf and $arm hold several options on purpose
-    classify eval --train $arm --test real --arch $clf --seeds "$seeds" --synthetic-per-class "$n_fakes" --quiet
-    finish "$step"
+    step="eval-$(echo "$clf $arm" | tr -c 'A-Za-z0-9+_\n' '_')"
+    if [[ -f $stamps/$step.done ]]; then echo "-- $step: done before, skipped"; continue; fi
+    units=("$step|$seeds")  # STEP|SEEDS
+    if [[ $clf != *"--mode freeze"* ]]; then units=(); for s in ${seeds//,/ }; do units+=("$step-seed$s|$s"); done; fi
+    for unit in "${units[@]}"; do
+      rc=0
+      eval_step "${unit%|*}" "$clf" "$arm" "${unit#*|}" -n || rc=$?
+      if (( rc == 2 )); then later+=("$unit|$clf|$arm"); fi
+    done
   done
+done
+for item in "${later[@]}"; do
+  IFS='|' read -r step s clf arm <<< "$item"
+  eval_step "$step" "$clf" "$arm" "$s" || true  # 1: the other copy finished it
 done
 
 echo "== 6. classic baseline (handcrafted audio features; model chosen by CV on train+val)"
