@@ -73,6 +73,14 @@ def arm_table(runs: dict[tuple[str, str], dict[int, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def missing_seeds(runs: dict[tuple[str, str], dict[int, dict[str, Any]]], clf: str, a: str, b: str) -> str:
+    """'' when arms A and B of ``clf`` have run the same seeds, else which seeds each still lacks."""
+    sa, sb = set(runs[(clf, a)]), set(runs[(clf, b)])
+    gaps = [f"{arm} lacks seed(s) {', '.join(map(str, sorted(other - mine)))}"
+            for arm, mine, other in ((a, sa, sb), (b, sb, sa)) if other - mine]
+    return "; ".join(gaps)
+
+
 def comparisons(ws: Workspace, runs: dict[tuple[str, str], dict[int, dict[str, Any]]]) -> str:
     """Every arm against real and against the best classic image preset, per classifier (classify compare)."""
     from classify.compare import compare_runs, load_run, select, summary_line, write_outputs
@@ -84,6 +92,10 @@ def comparisons(ws: Workspace, runs: dict[tuple[str, str], dict[int, dict[str, A
         refs = ["real", best_image_preset(runs, clf)]
         for ref in (r for r in refs if r and (clf, r) in runs):
             for arm in (a for a in ARM_ORDER if (clf, a) in runs and a != ref and not (ref != "real" and a == "real")):
+                missing = missing_seeds(runs, clf, ref, arm)
+                if missing:  # a pairing on fewer seeds would be a different comparison from the table's
+                    lines.append(f"| {clf} | {ref} | {arm} | not compared yet: {missing} | – | – | – |")
+                    continue
                 pick = lambda a: [load_run(d, mdl) for d, mdl in select(ws, f"arm={a},arch={arch},mode={mode}")]
                 r = compare_runs(pick(ref), pick(arm))
                 write_outputs(ws, r, f"{PREFIX}-{arch}-{mode}-{arm}-vs-{ref}".replace("~", "_"))
