@@ -10,6 +10,14 @@ import os
 # setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+import signal  # noqa: E402
+
+# A suite started in the background by a shell without job control (`make test &` in a script) inherits SIGINT
+# ignored; Python then installs no KeyboardInterrupt handler and the children it starts keep ignoring it, so every
+# Ctrl-C test would fail for a reason that is not the code's. The tests press Ctrl-C as a user at a terminal does.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 from pathlib import Path  # noqa: E402
 from typing import Callable
 
