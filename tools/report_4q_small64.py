@@ -157,8 +157,9 @@ def figures(ws: Workspace, curves: dict[str, list[tuple[float, float]]], chosen:
     for name, pts in curves.items():
         if pts:
             ax.plot(*zip(*pts), marker=".", label=name)
-    ax.set(xlabel="kimg", ylabel="FID (efficientnet-lite0 features, 1000 fakes vs train+val reals)",
-           title="4Q-small 64 px: FID per snapshot")
+    ax.set(xlabel="kimg", ylabel="FID", title="4Q-small 64 px: FID per snapshot\n"
+           "(efficientnet-lite0 features, 1000 fakes vs the class's train+val reals)")
+    ax.title.set_fontsize(9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     out.append(img_dir / f"{PREFIX}-fid.png")
