@@ -15,9 +15,9 @@
 # fakes, the baseline — e.g. beside a GAN run in another shell; a later full run skips what they finished).
 # Two copies may run at once: every step holds WORKSPACE/.runbook/<step>.lock while it runs. A copy waits for a set-up
 # step (prepare, GANs, fakes, classic, baseline) that the other is doing, then skips it; an arm the other is running it
-# leaves for later and takes the next. A classifier that trains only a head on frozen, cached features runs its seeds
-# in one step (the features are computed once); any other runs one step per seed, so a kill loses one seed's work and
-# two copies share the seeds of an arm.
+# leaves for later and takes the next. A `--mode freeze` classifier runs an arm's seeds in one step (its frozen features
+# are computed once per eval, except under an image preset, which changes them every epoch); any other runs one step
+# per seed, so a kill loses one seed's work and two copies share the seeds of an arm.
 # Beside a GAN run started with `setsid`, give the other session a lower share of the CPU with
 # `echo 19 > /proc/$PID/autogroup` (PID: its runbook's): with autogroup scheduling, `nice` only ranks processes within
 # one session, and two sessions split the cores evenly whatever their nice values.
