@@ -37,7 +37,7 @@ stamps=$ws/.runbook
 # 1 (skip) if STEP is done.
 begin() {
   mkdir -p "$stamps"
-  exec 9>"$stamps/$1.lock"
+  exec 9>>"$stamps/$1.lock"  # >>: never truncates what a planted link points at
   if [[ ${2:-} == -n ]]; then
     flock -n 9 || { echo "-- $1: another copy is running it, left for later"; return 2; }
   else
@@ -50,7 +50,7 @@ begin() {
   fi
 }
 # finish STEP: stamps STEP done and lets the other copy in.
-finish() { date -u +%FT%TZ > "$stamps/$1.done"; flock -u 9; }
+finish() { date -u +%FT%TZ > "$stamps/$1.done.tmp" && mv -f "$stamps/$1.done.tmp" "$stamps/$1.done"; flock -u 9; }
 
 echo "== 1. workspace: 4Q-small at 64 px"
 if begin prepare; then

@@ -102,3 +102,15 @@ def test_controls_only_skips_the_gans_fakes_and_every_arm_with_fakes(tmp_path):
     assert [" ".join(c.split()[:2]) for c in calls] == ["augment prepare", "augment classic", "classify eval",
                                                         "classify baseline"]
     assert _evals(calls) == [f"real {FROZEN} seeds 0,1,2"]
+
+
+def test_planted_links_in_the_stamp_folder_never_get_written_through(tmp_path):
+    ws, env = tmp_path / "ws", _stubs(tmp_path, CLASSIFIERS=FROZEN, CONTROLS_ONLY="1")
+    (ws / ".runbook").mkdir(parents=True)
+    keep, other = tmp_path / "keep.txt", tmp_path / "other.txt"
+    keep.write_text("precious\n")
+    (ws / ".runbook" / "prepare.lock").symlink_to(keep)   # a lock is opened, never truncated
+    (ws / ".runbook" / "classic.done").symlink_to(other)  # dangling: classic runs, and its stamp replaces the link
+    assert _run_copies(ws, env, 1)[0].returncode == 0
+    assert keep.read_text() == "precious\n" and not other.exists()
+    assert not (ws / ".runbook" / "classic.done").is_symlink()
