@@ -81,30 +81,44 @@ def missing_seeds(runs: dict[tuple[str, str], dict[int, dict[str, Any]]], clf: s
     return "; ".join(gaps)
 
 
-def comparisons(ws: Workspace, runs: dict[tuple[str, str], dict[int, dict[str, Any]]]) -> str:
-    """Every arm against real and against the best classic image preset, per classifier (classify compare)."""
-    from classify.compare import compare_runs, load_run, select, summary_line, write_outputs
+# Added after the protocol, once every arm was in (so labelled so in the report): do the fakes beat, or add to, the
+# audio-augmented copies, the other way of getting thousands of training images from the same clips?
+AFTER_PROTOCOL_PAIRS = (("real+augmented", "real+synthetic"), ("real+augmented", "real+synthetic+augmented"))
 
+
+def comparisons(ws: Workspace, runs: dict[tuple[str, str], dict[int, dict[str, Any]]]) -> str:
+    """Every arm against real and against the best classic image preset, per classifier (classify compare), then
+    AFTER_PROTOCOL_PAIRS."""
     lines = ["| classifier | A | B | B − A [95 % bootstrap CI] | p | per-seed B − A | seed pairs |",
              "|---|---|---|---|---|---|---|"]
     for clf in sorted({c for c, _ in runs}):
-        arch, mode = clf.split()
         refs = ["real", best_image_preset(runs, clf)]
         for ref in (r for r in refs if r and (clf, r) in runs):
             for arm in (a for a in ARM_ORDER if (clf, a) in runs and a != ref and not (ref != "real" and a == "real")):
-                missing = missing_seeds(runs, clf, ref, arm)
-                if missing:  # a pairing on fewer seeds would be a different comparison from the table's
-                    lines.append(f"| {clf} | {ref} | {arm} | not compared yet: {missing} | – | – | – |")
-                    continue
-                pick = lambda a: [load_run(d, mdl) for d, mdl in select(ws, f"arm={a},arch={arch},mode={mode}")]
-                r = compare_runs(pick(ref), pick(arm))
-                write_outputs(ws, r, f"{PREFIX}-{arch}-{mode}-{arm}-vs-{ref}".replace("~", "_"))
-                print(summary_line(r))
-                lo, hi = r["ci95"]
-                lines.append(f"| {clf} | {ref} | {arm} | {r['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | "
-                             f"{r['p_value']:.3g} | {' / '.join(f'{d:+.3f}' for d in r['per_seed_diff'])} | "
-                             f"{r['n_pairs']} |")
+                lines.append(compare_row(ws, runs, clf, ref, arm))
+    for clf in sorted({c for c, _ in runs}):
+        for ref, arm in AFTER_PROTOCOL_PAIRS:
+            if (clf, ref) in runs and (clf, arm) in runs:
+                lines.append(compare_row(ws, runs, clf, ref, arm, " (after the protocol)"))
     return "\n".join(lines)
+
+
+def compare_row(ws: Workspace, runs: dict[tuple[str, str], dict[int, dict[str, Any]]], clf: str, ref: str, arm: str,
+                note: str = "") -> str:
+    """One `classify compare` of arm B against A for one classifier, as a table row (its outputs go to compare/)."""
+    from classify.compare import compare_runs, load_run, select, summary_line, write_outputs
+
+    missing = missing_seeds(runs, clf, ref, arm)
+    if missing:  # a pairing on fewer seeds would be a different comparison from the table's
+        return f"| {clf} | {ref} | {arm}{note} | not compared yet: {missing} | – | – | – |"
+    arch, mode = clf.split()
+    pick = lambda a: [load_run(d, mdl) for d, mdl in select(ws, f"arm={a},arch={arch},mode={mode}")]
+    r = compare_runs(pick(ref), pick(arm))
+    write_outputs(ws, r, f"{PREFIX}-{arch}-{mode}-{arm}-vs-{ref}".replace("~", "_"))
+    print(summary_line(r))
+    lo, hi = r["ci95"]
+    return (f"| {clf} | {ref} | {arm}{note} | {r['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {r['p_value']:.3g} | "
+            f"{' / '.join(f'{d:+.3f}' for d in r['per_seed_diff'])} | {r['n_pairs']} |")
 
 
 def gan_table(ws: Workspace, chosen: dict[str, dict[str, Any]]) -> tuple[str, dict[str, list[tuple[float, float]]]]:
