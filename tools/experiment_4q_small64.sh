@@ -50,7 +50,12 @@ begin() {
   fi
 }
 # finish STEP: stamps STEP done and lets the other copy in.
-finish() { date -u +%FT%TZ > "$stamps/$1.done.tmp" && mv -f "$stamps/$1.done.tmp" "$stamps/$1.done"; flock -u 9; }
+# The stamp is written to a new file (mktemp: O_EXCL, so never through a planted link) and renamed into place.
+finish() {
+  local tmp
+  tmp=$(mktemp "$stamps/.$1.done.XXXXXX") && date -u +%FT%TZ > "$tmp" && mv -f "$tmp" "$stamps/$1.done"
+  flock -u 9
+}
 
 echo "== 1. workspace: 4Q-small at 64 px"
 if begin prepare; then

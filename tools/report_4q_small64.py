@@ -89,14 +89,16 @@ AFTER_PROTOCOL_PAIRS = (("real+augmented", "real+synthetic"), ("real+augmented",
 def comparisons(ws: Workspace, runs: dict[tuple[str, str], dict[int, dict[str, Any]]]) -> str:
     """Every arm against real and against the best classic image preset, per classifier (classify compare), then
     AFTER_PROTOCOL_PAIRS."""
-    lines = ["| classifier | A | B | B − A [95 % bootstrap CI] | p | per-seed B − A | seed pairs |",
+    lines = ["| classifier | A | B | B − A [95 % bootstrap CI] | p | per-seed B − A [t-interval over seeds] "
+             "| seed pairs |",
              "|---|---|---|---|---|---|---|"]
-    for clf in sorted({c for c, _ in runs}):
+    classifiers = sorted({c for c, _ in runs})
+    for clf in classifiers:
         refs = ["real", best_image_preset(runs, clf)]
         for ref in (r for r in refs if r and (clf, r) in runs):
             for arm in (a for a in ARM_ORDER if (clf, a) in runs and a != ref and not (ref != "real" and a == "real")):
                 lines.append(compare_row(ws, runs, clf, ref, arm))
-    for clf in sorted({c for c, _ in runs}):
+    for clf in classifiers:
         for ref, arm in AFTER_PROTOCOL_PAIRS:
             if (clf, ref) in runs and (clf, arm) in runs:
                 lines.append(compare_row(ws, runs, clf, ref, arm, " (after the protocol)"))
@@ -106,7 +108,7 @@ def comparisons(ws: Workspace, runs: dict[tuple[str, str], dict[int, dict[str, A
 def compare_row(ws: Workspace, runs: dict[tuple[str, str], dict[int, dict[str, Any]]], clf: str, ref: str, arm: str,
                 note: str = "") -> str:
     """One `classify compare` of arm B against A for one classifier, as a table row (its outputs go to compare/)."""
-    from classify.compare import compare_runs, load_run, select, summary_line, write_outputs
+    from classify.compare import compare_runs, load_run, seed_cell, select, summary_line, write_outputs
 
     missing = missing_seeds(runs, clf, ref, arm)
     if missing:  # a pairing on fewer seeds would be a different comparison from the table's
@@ -118,7 +120,7 @@ def compare_row(ws: Workspace, runs: dict[tuple[str, str], dict[int, dict[str, A
     print(summary_line(r))
     lo, hi = r["ci95"]
     return (f"| {clf} | {ref} | {arm}{note} | {r['diff']:+.3f} [{lo:+.3f}, {hi:+.3f}] | {r['p_value']:.3g} | "
-            f"{' / '.join(f'{d:+.3f}' for d in r['per_seed_diff'])} | {r['n_pairs']} |")
+            f"{seed_cell(r)} | {r['n_pairs']} |")
 
 
 def gan_table(ws: Workspace, chosen: dict[str, dict[str, Any]]) -> tuple[str, dict[str, list[tuple[float, float]]]]:

@@ -111,6 +111,7 @@ def test_planted_links_in_the_stamp_folder_never_get_written_through(tmp_path):
     keep.write_text("precious\n")
     (ws / ".runbook" / "prepare.lock").symlink_to(keep)   # a lock is opened, never truncated
     (ws / ".runbook" / "classic.done").symlink_to(other)  # dangling: classic runs, and its stamp replaces the link
+    (ws / ".runbook" / "classic.done.tmp").symlink_to(keep)  # a temporary name a stamp might have used
     assert _run_copies(ws, env, 1)[0].returncode == 0
     assert keep.read_text() == "precious\n" and not other.exists()
     assert not (ws / ".runbook" / "classic.done").is_symlink()
